@@ -1,0 +1,205 @@
+"""Plan -> run -> raw results: the server x scenario matrix, measured one cell at a time.
+
+For each cell: start the server on a free loopback port pinned to its CPUs, wait until it answers,
+verify every route, then drive locust (pinned to the other CPUs) through a warm-up and the measured
+window while sampling CPU and memory, and stop everything.  A cell that cannot be measured is
+recorded as failed with its reason and the matrix goes on.  ``results.json`` is rewritten after
+every cell, so an interrupted run keeps what it finished.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Protocol
+
+import app
+from lab import metadata, report
+from lab.config import BenchOptions
+from lab.process import Child, ProcessError
+from lab.results import Cell, Run, limit_for, new_run_dir, point_latest, save
+from lab.sampler import ProcessTree, Sampler, mean, window
+from lab.verify import verify, wait_until_answering
+from servers import Launch, ServerConfig
+
+#: Seconds a cell may run past warm-up + duration before its generator is treated as hung.
+GENERATOR_GRACE_S = 60.0
+
+
+class Progress(Protocol):
+    """What the bench tells whoever watches it (the terminal, or nothing in tests)."""
+
+    def cell_started(self, index: int, total: int, server: str, scenario: str) -> None: ...
+    def stage(self, text: str) -> None: ...
+    def cell_finished(self, cell: Cell) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class CellPlan:
+    config: ServerConfig
+    scenario: str
+
+
+def plan(options: BenchOptions, configs: dict[str, ServerConfig]) -> list[CellPlan]:
+    """Every server x scenario cell, server by server."""
+    return [CellPlan(configs[name], scenario) for name in options.servers for scenario in options.scenarios]
+
+
+def wsgi_target(flavour: str) -> str:
+    """``raw``/``flask`` name the app's flavours; anything with a colon is an import target."""
+    return app.FLAVOURS.get(flavour, flavour)
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+class CellFailed(Exception):
+    """Ends a cell early with the reason recorded in its ``error``."""
+
+
+def new_cell(cell_plan: CellPlan, options: BenchOptions) -> Cell:
+    config = cell_plan.config
+    return Cell(server=config.name, scenario=cell_plan.scenario, app=options.app, users=options.users,
+                workers=options.workers if config.uses_workers else 1,
+                threads=options.threads if config.uses_threads else 1, server_model=config.model)
+
+
+def measure_cell(cell_plan: CellPlan, options: BenchOptions, run_dir: Path, progress: Progress) -> Cell:
+    """One cell from start to stop; every failure becomes the cell's ``error``."""
+    cell = new_cell(cell_plan, options)
+    try:
+        reason = cell_plan.config.unavailable_reason()
+        if reason:
+            raise CellFailed(reason)
+        launch = Launch(wsgi_target(options.app), options.host, free_port(options.host), options.workers,
+                        options.threads)
+        cell.server_command = cell_plan.config.argv(launch)
+        serve_and_measure(cell, launch, options, run_dir, progress)
+        cell.status = "ok"
+    except (CellFailed, ProcessError) as exc:
+        cell.status, cell.error = "failed", str(exc)
+    return cell
+
+
+def cell_files(cell: Cell, run_dir: Path) -> dict[str, Path]:
+    stem = f"{cell.server.replace(':', '-')}__{cell.scenario}"
+    (run_dir / "logs").mkdir(exist_ok=True)
+    (run_dir / "locust").mkdir(exist_ok=True)
+    return {"server_log": run_dir / "logs" / f"{stem}.server.log",
+            "locust_log": run_dir / "logs" / f"{stem}.locust.log",
+            "summary": run_dir / "locust" / f"{stem}.summary.json",
+            "csv_prefix": run_dir / "locust" / stem}
+
+
+def serve_and_measure(cell: Cell, launch: Launch, options: BenchOptions, run_dir: Path,
+                      progress: Progress) -> None:
+    files = cell_files(cell, run_dir)
+    progress.stage("starting the server")
+    with Child(cell.server_command, options.server_cpus, files["server_log"]) as server:
+        try:
+            wait_until_answering(launch.host, launch.port, time.monotonic() + options.start_timeout,
+                                 lambda: server.exit_code() is None)
+        except TimeoutError as exc:
+            raise CellFailed(f"server {exc} (exit code {server.exit_code()}); log: {server.log_tail()}") from None
+        progress.stage("verifying every route")
+        verification = verify(launch.host, launch.port)
+        cell.verification = verification.to_json()
+        if not verification.passed:
+            raise CellFailed("verify failed, not measured: " + "; ".join(verification.problems))
+        progress.stage(f"warm-up {options.warmup:g} s, then measuring {options.duration:g} s")
+        drive_load(cell, server, launch, options, files)
+        server.stop(options.stop_timeout)
+
+
+def locust_argv(launch: Launch, scenario: str, options: BenchOptions, files: dict[str, Path]) -> list[str]:
+    return [sys.executable, "-m", "lab.locust_child", "--host", f"http://{launch.host}:{launch.port}",
+            "--scenario", scenario, "--users", str(options.users), "--warmup", str(options.warmup),
+            "--duration", str(options.duration), "--summary", str(files["summary"]),
+            "--csv-prefix", str(files["csv_prefix"])]
+
+
+def drive_load(cell: Cell, server: Child, launch: Launch, options: BenchOptions,
+               files: dict[str, Path]) -> None:
+    """Run locust in its own pinned process while sampling both sides, then read its summary."""
+    argv = locust_argv(launch, cell.scenario, options, files)
+    started = time.time()
+    with Child(argv, options.generator_cpus, files["locust_log"]) as generator:
+        sampler = Sampler(ProcessTree(server.processes), ProcessTree(generator.processes))
+        sampler.start()
+        try:
+            wait_for_generator(generator, server, options.warmup + options.duration + GENERATOR_GRACE_S)
+        finally:
+            samples = sampler.stop()
+    cell.samples = [relative_sample(sample, started) for sample in samples]
+    summary = json.loads(files["summary"].read_text())
+    record_figures(cell, summary, window(samples, summary["measure_start"], summary["measure_end"]))
+    cell.csv_prefix = str(files["csv_prefix"].relative_to(files["csv_prefix"].parent.parent))
+
+
+def relative_sample(sample: dict, started: float) -> dict:
+    """A sample timed in seconds since the load started, as the report's timelines draw it."""
+    figures = {key: value for key, value in sample.items() if key != "at"}
+    return {"t": round(sample["at"] - started, 1), **figures}
+
+
+def wait_for_generator(generator: Child, server: Child, timeout: float) -> None:
+    """Wait for locust to finish, failing the cell at once if the server dies under load."""
+    deadline = time.monotonic() + timeout
+    while generator.exit_code() is None:
+        if server.exit_code() is not None:
+            raise CellFailed(f"server exited with code {server.exit_code()} during the load; "
+                             f"log: {server.log_tail()}")
+        if time.monotonic() > deadline:
+            raise CellFailed(f"locust did not finish within {timeout:g} s; log: {generator.log_tail()}")
+        time.sleep(0.2)
+    if generator.exit_code() != 0:
+        raise CellFailed(f"locust exited with code {generator.exit_code()}; log: {generator.log_tail()}")
+
+
+def record_figures(cell: Cell, summary: dict, measured: list[dict]) -> None:
+    """Copy the generator's summary and the sampled resources into the cell; derive rps and limit."""
+    duration = summary["measure_end"] - summary["measure_start"]
+    cell.duration_s = round(duration, 3)
+    cell.requests = summary["requests"]
+    cell.failures = summary["failures"] + summary["user_exceptions"]
+    cell.failure_kinds = summary["failure_kinds"]
+    cell.rps = round((cell.requests - summary["failures"]) / duration, 1)
+    cell.latency_ms = summary["latency_ms"]
+    cell.locust_latency_ms = summary["locust_latency_ms"]
+    cell.server_cpu_pct = mean(measured, "server_cpu_pct")
+    cell.server_rss_mb = mean(measured, "server_rss_mb")
+    cell.generator_cpu_pct = mean(measured, "generator_cpu_pct")
+    cell.limit = limit_for(cell.generator_cpu_pct)
+
+
+def run_matrix(options: BenchOptions, configs: dict[str, ServerConfig], progress: Progress,
+               environment: str = "local") -> tuple[Path, Run]:
+    """Measure every planned cell into a new run folder; reports are written even if interrupted."""
+    cells = plan(options, configs)
+    run_dir = new_run_dir(options.out, metadata.now())
+    run = Run(meta=metadata.collect(options, [configs[name] for name in options.servers], environment))
+    run.meta["run_id"] = run_dir.name
+    save(run, run_dir)
+    point_latest(run_dir)
+    try:
+        for index, cell_plan in enumerate(cells, 1):
+            progress.cell_started(index, len(cells), cell_plan.config.name, cell_plan.scenario)
+            run.cells.append(measure_cell(cell_plan, options, run_dir, progress))
+            save(run, run_dir)
+            progress.cell_finished(run.cells[-1])
+        run.meta["status"] = "complete"
+    except KeyboardInterrupt:
+        run.meta["status"] = "interrupted"
+        raise
+    finally:
+        run.meta["finished_at"] = metadata.now().isoformat(timespec="seconds")
+        save(run, run_dir)
+        report.write_reports(run_dir)
+    return run_dir, run

@@ -1,0 +1,120 @@
+"""``python -m lab``: one function per subcommand and a dispatch table (after pyperf's ``__main__``).
+
+Library code raises ``LabError`` subclasses; ``main`` turns bad usage into one line and exit code 2.
+Exit codes: 0 every cell ok, 1 some cell failed, 2 bad options, 130 interrupted (Ctrl-C/SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+import servers
+from lab import bench, config, report
+from lab.console import TerminalProgress, summary_table
+from lab.results import ResultsError, load
+
+EXIT_OK, EXIT_FAILED_CELLS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+CELL_OVERHEAD_S = 4.0  # start, verify, locust start-up, stop: a first guess for the remaining time
+
+
+class UsageError(Exception):
+    """Bad command line; printed as one line, exit 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise UsageError(message)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="python -m lab", description="WSGI server comparison lab")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    bench_parser = commands.add_parser("bench", help="measure servers x scenarios and write reports")
+    for field in config.cli_fields():
+        bench_parser.add_argument(config.flag_name(field), dest=field.name, metavar=field.metadata["metavar"],
+                                  help=field.metadata["help"].replace("%", "%%"))
+    report_parser = commands.add_parser("report", help="re-render the reports of a run from its results.json")
+    report_parser.add_argument("run", type=Path, help="run folder, e.g. results/latest")
+    commands.add_parser("options", help="print the bench options as a Markdown table (for README)")
+    return parser
+
+
+def parse_options(args: argparse.Namespace) -> config.BenchOptions:
+    """Convert the given flags with each option's own parser; unknown names are refused later."""
+    given = {}
+    for field in config.cli_fields():
+        text = getattr(args, field.name)
+        if text is None:
+            continue
+        try:
+            given[field.name] = field.metadata["parse"](text)
+        except (ValueError, config.ConfigError) as exc:
+            raise UsageError(f"{config.flag_name(field)} {text!r}: {exc}") from None
+    return config.BenchOptions(**given)
+
+
+def resolve(options: config.BenchOptions) -> tuple[config.BenchOptions, dict]:
+    configs = servers.discover()
+    try:
+        resolved = config.resolve(options, list(configs), servers.default_names(), list(config.DEFAULT_SCENARIOS))
+    except config.ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    return resolved, configs
+
+
+def interrupt_on_sigterm() -> None:
+    """SIGTERM stops a bench the way Ctrl-C does; a second signal is ignored while cleaning up."""
+    def handler(signum, frame):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    options, configs = resolve(parse_options(args))
+    progress = TerminalProgress(options.warmup + options.duration + CELL_OVERHEAD_S)
+    interrupt_on_sigterm()
+    try:
+        run_dir, run = bench.run_matrix(options, configs, progress)
+    except KeyboardInterrupt:
+        progress.close()
+        latest = options.out / "latest"
+        progress.console.print(f"interrupted: the cells finished so far are in {latest.resolve()}")
+        return EXIT_INTERRUPTED
+    progress.close()
+    progress.console.print(summary_table(run))
+    progress.console.print(f"reports: {run_dir / 'report.html'} and {run_dir / 'report.md'}")
+    return EXIT_OK if all(cell.ok for cell in run.cells) else EXIT_FAILED_CELLS
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    try:
+        load(args.run)
+    except ResultsError as exc:
+        raise UsageError(str(exc)) from None
+    for path in report.write_reports(args.run):
+        print(path)
+    return EXIT_OK
+
+
+def cmd_options(args: argparse.Namespace) -> int:
+    print(config.options_markdown())
+    return EXIT_OK
+
+
+COMMANDS = {"bench": cmd_bench, "report": cmd_report, "options": cmd_options}
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(f"lab: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE

@@ -1,0 +1,158 @@
+"""Every option of a bench declared once, with its default, flag and help.
+
+The CLI flags (``lab.cli``) and README's option table are both generated from ``BenchOptions``,
+in the way gunicorn declares one ``Setting`` per option and waitress lists its adjustments.
+``resolve`` checks options against what exists (servers, scenarios, CPUs) in one place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from loadtests import NAMES as DEFAULT_SCENARIOS
+
+
+class ConfigError(Exception):
+    """An option that cannot be used; the CLI prints it as one line and exits 2."""
+
+
+def csv_list(text: str) -> list[str]:
+    """``"a,b"`` -> ``["a", "b"]``, refusing empty items."""
+    items = [item.strip() for item in text.split(",")]
+    if not all(items):
+        raise ConfigError(f"empty item in list {text!r}")
+    return items
+
+
+def cpu_list(text: str) -> list[int]:
+    """``"0"``, ``"0,1"`` or ``"0-3"`` -> CPU numbers (taskset's syntax)."""
+    cpus: list[int] = []
+    for item in csv_list(text):
+        low, _, high = item.partition("-")
+        try:
+            cpus.extend(range(int(low), int(high or low) + 1))
+        except ValueError:
+            raise ConfigError(f"not a CPU list: {text!r}") from None
+    return cpus
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ConfigError(f"{text} is not a positive integer")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise ConfigError(f"{text} is negative")
+    return value
+
+
+def option(default, parse, help: str, metavar: str = "", default_factory=None):
+    """A dataclass field carrying its CLI parser and help text."""
+    meta = {"parse": parse, "help": help, "metavar": metavar}
+    if default_factory is not None:
+        return dataclasses.field(default_factory=default_factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+@dataclasses.dataclass
+class BenchOptions:
+    """What a bench measures and how; stored whole in every result's ``meta.options``."""
+
+    servers: list[str] = option(
+        None, csv_list, "server configurations to measure, e.g. `gunicorn,bjoern` or "
+        "`gunicorn:gthread` (default: every server's default configuration)", "A,B",
+        default_factory=list)
+    scenarios: list[str] = option(
+        None, csv_list, "locust scenarios to run", "X,Y", default_factory=lambda: list(DEFAULT_SCENARIOS))
+    app: str = option("raw", str, "application flavour: `raw`, `flask`, or a `module:callable` "
+                      "WSGI target", "FLAVOUR")
+    users: int = option(32, positive_int, "concurrent locust users (closed loop, no wait time)", "N")
+    duration: float = option(8.0, non_negative_float, "measured seconds per cell", "SECONDS")
+    warmup: float = option(2.0, non_negative_float, "seconds of load before measuring, not counted",
+                           "SECONDS")
+    workers: int = option(0, int, "worker processes for servers that fork "
+                          "(0 = one per CPU of the server's CPU set)", "N")
+    threads: int = option(4, positive_int, "threads per worker for threaded servers "
+                          "(waitress, gunicorn:gthread)", "N")
+    server_cpus: list[int] = option(None, cpu_list, "CPUs the server is pinned to "
+                                    "(default: the first half of this process's CPUs)", "LIST",
+                                    default_factory=list)
+    generator_cpus: list[int] = option(None, cpu_list, "CPUs locust is pinned to "
+                                       "(default: the other CPUs)", "LIST", default_factory=list)
+    out: Path = option(Path("results"), Path, "folder that receives `<UTC timestamp>/` run folders",
+                       "DIR")
+    host: str = option("127.0.0.1", str, "loopback address servers listen on", "ADDR")
+    start_timeout: float = option(20.0, non_negative_float, "seconds a server may take to answer",
+                                  "SECONDS")
+    stop_timeout: float = option(10.0, non_negative_float, "seconds after SIGTERM before SIGKILL",
+                                 "SECONDS")
+
+    def to_json(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["out"] = str(self.out)
+        return data
+
+
+def cli_fields() -> list[dataclasses.Field]:
+    return list(dataclasses.fields(BenchOptions))
+
+
+def flag_name(field: dataclasses.Field) -> str:
+    return "--" + field.name.replace("_", "-")
+
+
+def default_text(field: dataclasses.Field) -> str:
+    if field.default_factory is not dataclasses.MISSING:
+        value = field.default_factory()
+        return ",".join(map(str, value)) if value else "(see help)"
+    return str(field.default)
+
+
+def options_markdown() -> str:
+    """README's option table, generated so docs and flags cannot drift apart."""
+    lines = ["| option | default | meaning |", "|---|---|---|"]
+    for field in cli_fields():
+        meta = field.metadata
+        flag = f"{flag_name(field)} {meta['metavar']}".strip()
+        lines.append(f"| `{flag}` | `{default_text(field)}` | {meta['help']} |")
+    return "\n".join(lines)
+
+
+def split_cpus(available: list[int]) -> tuple[list[int], list[int]]:
+    """Server gets the first half of the CPUs, the generator the rest (both share a lone CPU)."""
+    if len(available) < 2:
+        return available, available
+    half = len(available) // 2
+    return available[:half], available[half:]
+
+
+def resolve(options: BenchOptions, known_servers: list[str], default_servers: list[str],
+            known_scenarios: list[str]) -> BenchOptions:
+    """Fill in defaults that depend on the machine and refuse anything unknown, in one place."""
+    servers = options.servers or list(default_servers)
+    unknown = [name for name in servers if name not in known_servers]
+    if unknown:
+        raise ConfigError(f"unknown server {', '.join(unknown)} (known: {', '.join(known_servers)})")
+    bad = [name for name in options.scenarios if name not in known_scenarios]
+    if bad:
+        raise ConfigError(f"unknown scenario {', '.join(bad)} (known: {', '.join(known_scenarios)})")
+    if options.duration <= 0:
+        raise ConfigError("--duration must be above 0 seconds")
+    available = sorted(os.sched_getaffinity(0))
+    server_default, generator_default = split_cpus(available)
+    server_cpus = options.server_cpus or server_default
+    generator_cpus = options.generator_cpus or generator_default
+    missing = sorted(set(server_cpus + generator_cpus) - set(available))
+    if missing:
+        raise ConfigError(f"CPU {missing} not available to this process (have {available})")
+    workers = options.workers or len(server_cpus)
+    if workers < 1:
+        raise ConfigError("--workers must be 0 (one per server CPU) or more")
+    return dataclasses.replace(options, servers=servers, server_cpus=server_cpus,
+                               generator_cpus=generator_cpus, workers=workers)

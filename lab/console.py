@@ -1,0 +1,85 @@
+"""What a person sees while a bench runs: the current cell, elapsed and remaining time, a summary."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.table import Table
+
+from lab.results import Cell, Run
+
+
+def fmt_duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+class TerminalProgress:
+    """Prints a line per cell and a live status line for its current stage."""
+
+    def __init__(self, seconds_per_cell_guess: float, console: Console | None = None):
+        self.console = console or Console(stderr=True, highlight=False)
+        if not self.console.is_terminal:
+            self.console.width = 160  # logs and CI: do not squeeze the summary table into 80 columns
+        self.guess = seconds_per_cell_guess
+        self.started = time.monotonic()
+        self.cell_started_at = self.started
+        self.done = 0
+        self.total = 0
+        self.label = ""
+        self.status = None
+
+    def remaining(self, total: int, done: int) -> float:
+        elapsed = time.monotonic() - self.started
+        per_cell = elapsed / done if done else self.guess
+        return per_cell * (total - done)
+
+    def cell_started(self, index: int, total: int, server: str, scenario: str) -> None:
+        self.total, self.done = total, index - 1
+        self.label = f"[{index}/{total}] {server} × {scenario}"
+        self.cell_started_at = time.monotonic()
+        if self.status is None:
+            self.status = self.console.status("")
+            self.status.start()
+
+    def stage(self, text: str) -> None:
+        elapsed = fmt_duration(time.monotonic() - self.started)
+        left = fmt_duration(self.remaining(self.total, self.done))
+        self.status.update(f"{self.label}: {text}  (elapsed {elapsed}, about {left} left)")
+
+    def cell_finished(self, cell: Cell) -> None:
+        took = time.monotonic() - self.cell_started_at
+        if cell.ok:
+            bound = ", generator-bound: lower bound" if cell.generator_bound else ""
+            outcome = (f"[green]ok[/] {cell.rps:,.0f} rps, p99 {cell.latency_ms['p99']:.2f} ms, "
+                       f"{cell.failures} failures{bound}") if cell.latency_ms else "[green]ok[/]"
+        else:
+            outcome = f"[red]failed[/]: {cell.error[:300]}"
+        self.console.print(f"{self.label} {outcome} [dim]({took:.0f} s)[/]")
+
+    def close(self) -> None:
+        if self.status is not None:
+            self.status.stop()
+
+
+def summary_table(run: Run) -> Table:
+    table = Table(title=f"run {run.meta.get('run_id')} ({run.meta.get('status')})")
+    for column in ("server", "scenario", "status", "rps", "p50 ms", "p99 ms", "failures",
+                   "server CPU %", "generator CPU %", "limit"):
+        table.add_column(column, justify="left" if column in ("server", "scenario", "status") else "right")
+    for cell in run.cells:
+        lat = cell.latency_ms or {}
+        table.add_row(cell.server, cell.scenario, cell.status if cell.ok else "[red]failed[/]",
+                      *(fmt(v) for v in (cell.rps, lat.get("p50"), lat.get("p99"), cell.failures,
+                                         cell.server_cpu_pct, cell.generator_cpu_pct)),
+                      "≥ (generator)" if cell.generator_bound else (cell.limit or "—"))
+    return table
+
+
+def fmt(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.3f}" if value < 10 else f"{value:,.1f}"
+    return f"{value:,}"

@@ -1,0 +1,119 @@
+"""Run one locust scenario against one server, in a process of its own.
+
+``import locust`` monkey-patches the whole process with gevent, so the orchestrator never imports
+it: it starts ``python -m lab.locust_child``, pinned to the generator's CPUs, and reads back one
+JSON summary.  Driven through locust's library API (Environment, runner, events), not its CLI.
+
+Every request's response time is recorded, in microseconds, into an HDR histogram from locust's
+``request`` event, because locust's own percentiles are rounded to whole milliseconds.  Warm-up
+requests are discarded: stats and histogram are reset when the measured window opens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+from pathlib import Path
+
+import gevent
+from hdrh.histogram import HdrHistogram
+from locust.env import Environment
+from locust.stats import StatsCSV
+
+from loadtests.scenarios import SCENARIOS
+
+PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p999": 99.9}
+MAX_RESPONSE_US = 60_000_000
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", required=True, help="base URL, e.g. http://127.0.0.1:8000")
+    parser.add_argument("--scenario", required=True, choices=sorted(SCENARIOS))
+    parser.add_argument("--users", type=int, required=True)
+    parser.add_argument("--warmup", type=float, required=True)
+    parser.add_argument("--duration", type=float, required=True)
+    parser.add_argument("--summary", type=Path, required=True, help="JSON file to write")
+    parser.add_argument("--csv-prefix", type=Path, required=True, help="locust CSV files prefix")
+    return parser.parse_args(argv)
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(1, MAX_RESPONSE_US, 3)
+
+
+def latency_ms(histogram: HdrHistogram) -> dict[str, float] | None:
+    """Percentiles, mean and max from the histogram, in ms with µs resolution."""
+    if histogram.get_total_count() == 0:
+        return None
+    figures = {name: histogram.get_value_at_percentile(p) / 1000 for name, p in PERCENTILES.items()}
+    figures["max"] = histogram.get_max_value() / 1000
+    figures["mean"] = round(histogram.get_mean_value() / 1000, 3)
+    return figures
+
+
+def locust_latency_ms(env: Environment) -> dict[str, float] | None:
+    """locust's own (bucketed, whole-ms) figures, kept beside the precise ones for comparison."""
+    total = env.stats.total
+    if not total.num_requests:
+        return None
+    figures = {name: float(total.get_response_time_percentile(p / 100)) for name, p in PERCENTILES.items()}
+    figures["max"] = float(total.max_response_time)
+    figures["mean"] = round(total.avg_response_time, 3)
+    return figures
+
+
+def failure_kinds(env: Environment) -> dict[str, int]:
+    return {f"{e.method} {e.name}: {e.error}": e.occurrences for e in env.stats.errors.values()}
+
+
+def write_csv(env: Environment, prefix: Path) -> None:
+    """locust's own CSV files for the measured window (requests, failures, exceptions)."""
+    writer = StatsCSV(env, [p / 100 for p in PERCENTILES.values()])
+    for kind, write in (("stats", writer.requests_csv), ("failures", writer.failures_csv),
+                        ("exceptions", writer.exceptions_csv)):
+        with open(f"{prefix}_{kind}.csv", "w", newline="") as out:
+            write(csv.writer(out))
+
+
+def run(args: argparse.Namespace) -> dict:
+    env = Environment(user_classes=[SCENARIOS[args.scenario]], host=args.host, catch_exceptions=True)
+    histogram = new_histogram()
+
+    def record(response_time, **_kwargs):
+        histogram.record_value(min(MAX_RESPONSE_US, max(1, int(response_time * 1000))))
+
+    env.events.request.add_listener(record)
+    runner = env.create_local_runner()
+    runner.start(args.users, spawn_rate=args.users)
+    gevent.sleep(args.warmup)
+    env.stats.reset_all()
+    histogram.reset()
+    started = time.time()
+    gevent.sleep(args.duration)
+    ended = time.time()
+    summary = {
+        "measure_start": started,
+        "measure_end": ended,
+        "requests": env.stats.total.num_requests,
+        "failures": env.stats.total.num_failures,
+        "failure_kinds": failure_kinds(env),
+        "latency_ms": latency_ms(histogram),
+        "locust_latency_ms": locust_latency_ms(env),
+        "user_exceptions": len(runner.exceptions),
+    }
+    write_csv(env, args.csv_prefix)
+    runner.quit()
+    return summary
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    summary = run(args)
+    args.summary.write_text(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()

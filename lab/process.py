@@ -1,0 +1,109 @@
+"""Child processes the lab starts (servers, locust) and always reaps.
+
+Each child runs with an explicit argv (no shell), a whitelisted environment, its output drained to
+a log file (a pipe could fill and deadlock it), pinned to its CPU set with ``taskset`` and in a
+session of its own, so that stopping it can reach every process it forked (gunicorn's workers,
+bjoern's forks) and Ctrl-C on the terminal reaches only the lab, which then stops them in order:
+SIGTERM to the group, wait, SIGKILL to the group, wait.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENV_WHITELIST = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")
+
+
+class ProcessError(Exception):
+    """A child that could not start or did not become ready."""
+
+
+def child_environment() -> dict[str, str]:
+    """Only what a server needs, so the caller's environment cannot change what is measured."""
+    env = {key: os.environ[key] for key in ENV_WHITELIST if key in os.environ}
+    env["PYTHONPATH"] = str(PROJECT_ROOT)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def pinned(argv: list[str], cpus: list[int]) -> list[str]:
+    return ["taskset", "--cpu-list", ",".join(map(str, cpus)), *argv]
+
+
+class Child:
+    """One started process group; use as a context manager so it is always stopped."""
+
+    def __init__(self, argv: list[str], cpus: list[int], log_path: Path):
+        self.argv = argv
+        self.log_path = log_path
+        log = open(log_path, "ab")
+        try:
+            self.popen = subprocess.Popen(
+                pinned(argv, cpus), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env=child_environment(), cwd=PROJECT_ROOT, start_new_session=True)
+        except OSError as exc:
+            raise ProcessError(f"cannot start {argv[0]}: {exc}") from None
+        finally:
+            log.close()
+        self.pid = self.popen.pid
+
+    def __enter__(self) -> Child:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def exit_code(self) -> int | None:
+        return self.popen.poll()
+
+    def processes(self) -> list[psutil.Process]:
+        """The child and everything it forked that is still alive."""
+        try:
+            leader = psutil.Process(self.pid)
+            return [leader, *leader.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+    def stop(self, timeout: float = 10.0) -> float:
+        """SIGTERM the group, SIGKILL what is left after ``timeout``; returns seconds taken."""
+        started = time.monotonic()
+        if self.popen.poll() is None:
+            self._signal_group(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        self._signal_group(signal.SIGKILL)  # also reaps forks that outlived their parent
+        self.popen.wait()
+        return time.monotonic() - started
+
+    def _signal_group(self, signum: int) -> None:
+        try:
+            os.killpg(self.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def group_alive(pgid: int) -> bool:
+    """Is any process of the session started as ``pgid`` still running (not a zombie)?"""
+    for proc in psutil.process_iter(["pid", "status"]):
+        try:
+            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                return True
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return False

@@ -1,0 +1,152 @@
+"""A run's result as one JSON document: metadata plus one record per server x scenario cell.
+
+Reports are rendered from this document alone, so any old run can be re-rendered or compared.
+The document is rewritten atomically after every cell, so an interrupted run keeps what it
+finished (pyperf's ``dump`` and pytest-benchmark's storage follow the same rules: never overwrite
+a run, never leave half a file).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import tempfile
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+RESULTS_FILE = "results.json"
+LATEST = "latest"
+
+#: A cell's generator is "the limit" when its mean CPU over the measured window reaches this.
+GENERATOR_BOUND_CPU_PCT = 90.0
+
+
+class ResultsError(Exception):
+    """A results folder or document that cannot be used."""
+
+
+@dataclasses.dataclass
+class Cell:
+    """One server x scenario measurement, or the reason it could not be made.
+
+    ``status`` is ``ok`` or ``failed``; a failed cell keeps its ``error`` and whatever was
+    measured before it failed, and never has figures invented for it (they stay ``None``).
+    """
+
+    server: str
+    scenario: str
+    app: str
+    status: str = "failed"
+    error: str | None = None
+    users: int = 0
+    workers: int = 0
+    threads: int = 0
+    server_model: str = ""
+    server_command: list[str] = dataclasses.field(default_factory=list)
+    verification: dict = dataclasses.field(default_factory=dict)
+    duration_s: float | None = None
+    requests: int | None = None
+    failures: int | None = None
+    failure_kinds: dict[str, int] = dataclasses.field(default_factory=dict)
+    rps: float | None = None
+    latency_ms: dict[str, float] | None = None
+    locust_latency_ms: dict[str, float] | None = None
+    server_cpu_pct: float | None = None
+    server_rss_mb: float | None = None
+    generator_cpu_pct: float | None = None
+    limit: str | None = None
+    samples: list[dict] = dataclasses.field(default_factory=list)
+    csv_prefix: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def generator_bound(self) -> bool:
+        return self.limit == "generator"
+
+
+def limit_for(generator_cpu_pct: float | None) -> str | None:
+    """Name what capped a cell's throughput: the load generator when its core was saturated."""
+    if generator_cpu_pct is None:
+        return None
+    return "generator" if generator_cpu_pct >= GENERATOR_BOUND_CPU_PCT else "server"
+
+
+@dataclasses.dataclass
+class Run:
+    """The whole result document: ``meta`` describes the environment and options, ``cells`` the figures."""
+
+    meta: dict
+    cells: list[Cell] = dataclasses.field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "meta": self.meta,
+            "cells": [dataclasses.asdict(cell) for cell in self.cells],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Run:
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ResultsError(f"results schema version {version!r} is not {SCHEMA_VERSION}")
+        known = {field.name for field in dataclasses.fields(Cell)}
+        cells = [Cell(**{k: v for k, v in cell.items() if k in known}) for cell in data["cells"]]
+        return cls(meta=data["meta"], cells=cells)
+
+
+def load(run_dir: Path) -> Run:
+    """Read a run folder's ``results.json``."""
+    path = Path(run_dir) / RESULTS_FILE
+    try:
+        return Run.from_dict(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise ResultsError(f"{path} does not exist") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ResultsError(f"{path} is not a lab result document: {exc}") from None
+
+
+def save(run: Run, run_dir: Path) -> Path:
+    """Write ``results.json`` atomically: a temporary file in the same folder, then a rename."""
+    path = Path(run_dir) / RESULTS_FILE
+    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".results-", suffix=".json")
+    with os.fdopen(fd, "w") as out:
+        json.dump(run.to_dict(), out, indent=2, sort_keys=False)
+        out.write("\n")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+    return path
+
+
+def utc_stamp(moment: dt.datetime) -> str:
+    """A folder name that sorts by time and says it is UTC, e.g. ``20261126T173000Z``."""
+    return moment.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def new_run_dir(out: Path, moment: dt.datetime) -> Path:
+    """Create a fresh run folder under ``out``; an existing folder is never reused."""
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = utc_stamp(moment)
+    for attempt in range(1, 100):
+        candidate = out / (stamp if attempt == 1 else f"{stamp}-{attempt}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise ResultsError(f"could not create a new run folder under {out}")
+
+
+def point_latest(run_dir: Path) -> None:
+    """Make ``<out>/latest`` a relative symlink to ``run_dir``, replaced atomically."""
+    link = run_dir.parent / LATEST
+    tmp = run_dir.parent / f".{LATEST}-{os.getpid()}"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(run_dir.name)
+    os.replace(tmp, link)

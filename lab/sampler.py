@@ -1,0 +1,71 @@
+"""Once a second, the CPU and memory of the server (all its processes) and the generator's CPU.
+
+psutil's per-process CPU percentage is a delta since the previous call, so each process object is
+kept between samples; a process forked later (a respawned worker) starts counting at its second
+sample.  CPU% is of one core: 100 means one core fully busy.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import psutil
+
+INTERVAL_S = 1.0
+
+
+class ProcessTree:
+    """CPU% and RSS summed over a root process and every descendant."""
+
+    def __init__(self, processes: Callable[[], list[psutil.Process]]):
+        self.processes = processes
+        self.known: dict[int, psutil.Process] = {}
+
+    def sample(self) -> tuple[float, float]:
+        cpu = rss = 0.0
+        for proc in self.processes():
+            tracked = self.known.setdefault(proc.pid, proc)
+            try:
+                cpu += tracked.cpu_percent(None)
+                rss += tracked.memory_info().rss
+            except psutil.Error:
+                continue
+        return cpu, rss / 2**20
+
+
+class Sampler(threading.Thread):
+    """Collects samples until stopped; each sample carries its wall-clock time ``at``."""
+
+    def __init__(self, server: ProcessTree, generator: ProcessTree):
+        super().__init__(daemon=True, name="sampler")
+        self.server = server
+        self.generator = generator
+        self.samples: list[dict] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        self.server.sample()
+        self.generator.sample()  # primes psutil's deltas
+        while not self.done.wait(INTERVAL_S):
+            server_cpu, server_rss = self.server.sample()
+            generator_cpu, _ = self.generator.sample()
+            self.samples.append({"at": time.time(), "server_cpu_pct": round(server_cpu, 1),
+                                 "server_rss_mb": round(server_rss, 1),
+                                 "generator_cpu_pct": round(generator_cpu, 1)})
+
+    def stop(self) -> list[dict]:
+        self.done.set()
+        self.join()
+        return self.samples
+
+
+def window(samples: list[dict], start: float, end: float) -> list[dict]:
+    """Samples whose one-second interval lies inside the measured window."""
+    return [s for s in samples if start + INTERVAL_S <= s["at"] <= end + 0.5]
+
+
+def mean(samples: list[dict], key: str) -> float | None:
+    values = [s[key] for s in samples]
+    return round(sum(values) / len(values), 1) if values else None

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Build the lab image on a machine with no image registry (nothing can be pulled) and where
+# containers cannot reach PyPI (TLS intercepted) but apt over HTTP works:
+#   1. lab-base:bookworm  - a Debian bookworm base made with debootstrap + docker import (once);
+#   2. wheels/            - a wheelhouse built on the host (bjoern compiled against host libev-dev);
+#   3. $LAB_IMAGE         - docker build with that base, installing only from the host wheels.
+# Idempotent: an existing base image is reused; the wheelhouse and docker build are cached.
+#
+# Environment:
+#   LAB_IMAGE      final image tag                (default wsgi-lab:latest)
+#   LAB_BASE       base image tag                 (default lab-base:bookworm)
+#   LAB_BUILD_IMAGE  tag kept on the build stage as cache (default wsgi-lab-build:cache)
+#   DEBIAN_MIRROR  mirror for debootstrap         (default: read from the host's apt sources)
+#   LAB_REBUILD_BASE=1  rebuild the base image even if it exists
+#
+# Run as root (debootstrap, apt-get) from anywhere; paths are relative to the repository root.
+set -euo pipefail
+
+LAB_IMAGE="${LAB_IMAGE:-wsgi-lab:latest}"
+LAB_BASE="${LAB_BASE:-lab-base:bookworm}"
+LAB_BUILD_IMAGE="${LAB_BUILD_IMAGE:-${LAB_IMAGE%:*}-build:cache}"
+SUITE=bookworm
+STAGE_LABEL=io.wsgi-lab.stage
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+now() { date +%s; }
+
+command -v docker >/dev/null || die "docker CLI not found"
+docker info >/dev/null 2>&1 || die "cannot talk to the Docker daemon"
+[ -f requirements.txt ] || die "no requirements.txt in $ROOT"
+
+apt_install() {  # apt_install PKG... (host)
+    [ "$(id -u)" -eq 0 ] || die "need root to apt-get install $*"
+    log "apt-get install $* (host)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+debian_mirror() {  # first Debian (non-security) mirror in the host's apt sources
+    local m=""
+    if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+        m="$(awk 'tolower($1)=="uris:" { for (i = 2; i <= NF; i++) print $i }' \
+                /etc/apt/sources.list.d/debian.sources | grep -v -- '-security' | head -n1 || true)"
+    fi
+    if [ -z "$m" ] && [ -f /etc/apt/sources.list ]; then
+        m="$(awk '$1=="deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; break } }' \
+                /etc/apt/sources.list | grep -v -- '-security' | head -n1 || true)"
+    fi
+    printf '%s' "${m:-http://deb.debian.org/debian}"
+}
+
+# Unmount anything left below a directory (debootstrap bind-mounts /dev, /proc, /sys inside
+# containers), deepest first, so that removing the directory can never touch the host's /dev.
+umount_below() {
+    local dir="$1" mnt
+    awk -v d="$dir" '$2 == d || index($2, d "/") == 1 { print $2 }' /proc/mounts | sort -r |
+        while read -r mnt; do umount -l "$mnt" 2>/dev/null || true; done
+}
+
+ROOTFS_PARENT=""
+cleanup() {
+    if [ -n "$ROOTFS_PARENT" ] && [ -d "$ROOTFS_PARENT" ]; then
+        umount_below "$ROOTFS_PARENT"
+        rm -rf --one-file-system "$ROOTFS_PARENT"
+    fi
+}
+trap cleanup EXIT
+
+# ---------------------------------------------------------------- 1. base image
+build_base() {
+    [ "$(id -u)" -eq 0 ] || die "debootstrap needs root"
+    command -v debootstrap >/dev/null || apt_install debootstrap
+    local mirror t0 rootfs
+    mirror="${DEBIAN_MIRROR:-$(debian_mirror)}"
+    ROOTFS_PARENT="$(mktemp -d /var/tmp/lab-rootfs.XXXXXX)"
+    rootfs="$ROOTFS_PARENT/rootfs"
+    log "debootstrap $SUITE from $mirror into $rootfs"
+    t0=$(now)
+    # python3-dev is left out on purpose: the Dockerfile's build stage installs it (with gcc and
+    # libev-dev) because the runtime stage, built on the same base, should not carry headers.
+    debootstrap --variant=minbase \
+        --include=python3,python3-venv,python3-pip,ca-certificates,libev4 \
+        "$SUITE" "$rootfs" "$mirror" >"$ROOTFS_PARENT/debootstrap.log" 2>&1 || {
+            tail -n 30 "$ROOTFS_PARENT/debootstrap.log" >&2; die "debootstrap failed"; }
+    echo "debootstrap: $(( $(now) - t0 )) s" >&2
+    umount_below "$rootfs"
+    if awk -v d="$rootfs" 'index($2, d "/") == 1 { f = 1 } END { exit !f }' /proc/mounts; then
+        die "something is still mounted below $rootfs"
+    fi
+    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/cache/apt/*.bin \
+           "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/apt/* "$rootfs"/tmp/*
+    log "docker import -> $LAB_BASE ($(du -sh "$rootfs" | cut -f1) rootfs)"
+    t0=$(now)
+    tar --numeric-owner -C "$rootfs" -c . | docker import \
+        -c 'ENV LANG=C.UTF-8' \
+        -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        -c 'CMD ["/bin/bash"]' \
+        -m "debootstrap --variant=minbase $SUITE ($mirror)" - "$LAB_BASE" >/dev/null
+    echo "docker import: $(( $(now) - t0 )) s" >&2
+    cleanup
+    ROOTFS_PARENT=""
+}
+
+if [ "${LAB_REBUILD_BASE:-0}" != "1" ] && docker image inspect "$LAB_BASE" >/dev/null 2>&1; then
+    log "base image $LAB_BASE exists: reusing it (LAB_REBUILD_BASE=1 to rebuild)"
+else
+    build_base
+fi
+docker run --rm "$LAB_BASE" python3 -c 'import sys, venv; print("base python", sys.version.split()[0])' \
+    || die "$LAB_BASE has no working python3"
+
+# ---------------------------------------------------------------- 2. host wheelhouse
+# The image's interpreter (3.11) and libc must match the host's for host-built wheels to install.
+PYTHON="${PYTHON:-python3}"
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
+    || die "$PYTHON is not Python 3.11: its wheels would not install in the image"
+if ! [ -f /usr/include/ev.h ]; then apt_install libev-dev; fi
+command -v gcc >/dev/null || apt_install gcc libc6-dev
+log "pip wheel -r requirements.txt -w wheels (host, $("$PYTHON" --version))"
+t0=$(now)
+"$PYTHON" -m pip wheel --disable-pip-version-check -q -r requirements.txt -w wheels
+echo "wheelhouse: $(( $(now) - t0 )) s, $(ls wheels/*.whl | wc -l) wheels, $(du -sh wheels | cut -f1)" >&2
+
+# ---------------------------------------------------------------- 3. image
+# The build stage is tagged ($LAB_BUILD_IMAGE) so that it is not "dangling": that keeps its layers
+# as build cache for the next run while the prune below removes only superseded stages/images.
+# Extra arguments go to both docker builds (e.g. --network=none, --no-cache).
+BUILD_ARGS=(--force-rm
+    --build-arg BASE_IMAGE="$LAB_BASE"
+    --build-arg PIP_WHEEL_ARGS="--no-index --find-links=/hostwheels")
+log "docker build --target build -> $LAB_BUILD_IMAGE (base $LAB_BASE, host wheels only)"
+t0=$(now)
+docker build "${BUILD_ARGS[@]}" --target build -t "$LAB_BUILD_IMAGE" "$@" .
+log "docker build -> $LAB_IMAGE"
+docker build "${BUILD_ARGS[@]}" -t "$LAB_IMAGE" "$@" .
+echo "docker build: $(( $(now) - t0 )) s" >&2
+
+# ---------------------------------------------------------------- 4. clean up
+# The legacy builder leaves each build stage as an untagged image, and a rebuilt $LAB_IMAGE
+# leaves the previous one untagged: prune only dangling images that carry our stage label.
+log "pruning dangling images labelled $STAGE_LABEL"
+docker image prune -f --filter "label=$STAGE_LABEL" | tail -n1 >&2
+
+docker run --rm "$LAB_IMAGE" python -c 'import bjoern, gunicorn, waitress, locust, flask; print("image ok")'
+log "done: $LAB_IMAGE ($(docker image inspect -f '{{.Size}}' "$LAB_IMAGE" | awk '{ printf "%.0f MB", $1 / 1e6 }'))"

@@ -29,7 +29,8 @@ RUN set -eux; \
     command -v python3-config >/dev/null 2>&1 || pkgs="$pkgs python3-dev"; \
     apt-get update; \
     apt-get install -y --no-install-recommends $pkgs; \
-    rm -rf /var/lib/apt/lists/*
+    apt-get clean; \
+    rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 
 # python3 -m venv works on both bases (the Debian base has PEP 668 "externally managed" system pip).
 RUN python3 -m venv /opt/venv
@@ -66,10 +67,12 @@ LABEL io.wsgi-lab.stage="runtime" \
 ENV DEBIAN_FRONTEND=noninteractive
 
 # Runtime libraries only: libev for bjoern, wrk as a load generator. No compilers.
+# apt-get clean matters on a debootstrap base: unlike the official images it keeps the .debs.
 RUN set -eux; \
     apt-get update; \
     apt-get install -y --no-install-recommends libev4 wrk; \
-    rm -rf /var/lib/apt/lists/*; \
+    apt-get clean; \
+    rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin; \
     groupadd --gid 1000 lab; \
     useradd --uid 1000 --gid 1000 --create-home --shell /bin/sh lab; \
     mkdir -p /lab/results; \

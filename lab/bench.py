@@ -20,7 +20,7 @@ from typing import Protocol
 import app
 from lab import metadata, report
 from lab.config import BenchOptions
-from lab.process import Child, ProcessError
+from lab.process import Child, ProcessError, leftovers
 from lab.results import Cell, Run, limit_for, new_run_dir, point_latest, save
 from lab.sampler import ProcessTree, Sampler, mean, window
 from lab.verify import verify, wait_until_answering
@@ -88,21 +88,41 @@ def measure_cell(cell_plan: CellPlan, options: BenchOptions, run_dir: Path, prog
     return cell
 
 
-def cell_files(cell: Cell, run_dir: Path) -> dict[str, Path]:
-    stem = f"{cell.server.replace(':', '-')}__{cell.scenario}"
-    (run_dir / "logs").mkdir(exist_ok=True)
-    (run_dir / "locust").mkdir(exist_ok=True)
-    return {"server_log": run_dir / "logs" / f"{stem}.server.log",
-            "locust_log": run_dir / "logs" / f"{stem}.locust.log",
-            "summary": run_dir / "locust" / f"{stem}.summary.json",
-            "csv_prefix": run_dir / "locust" / stem}
+@dataclasses.dataclass(frozen=True)
+class CellFiles:
+    """Where one cell's logs and locust output go inside the run folder."""
+
+    run_dir: Path
+    stem: str
+
+    @classmethod
+    def create(cls, cell: Cell, run_dir: Path) -> CellFiles:
+        for folder in ("logs", "locust"):
+            (run_dir / folder).mkdir(exist_ok=True)
+        return cls(run_dir, f"{cell.server.replace(':', '-')}__{cell.scenario}")
+
+    @property
+    def server_log(self) -> Path:
+        return self.run_dir / "logs" / f"{self.stem}.server.log"
+
+    @property
+    def locust_log(self) -> Path:
+        return self.run_dir / "logs" / f"{self.stem}.locust.log"
+
+    @property
+    def summary(self) -> Path:
+        return self.run_dir / "locust" / f"{self.stem}.summary.json"
+
+    @property
+    def csv_prefix(self) -> Path:
+        return self.run_dir / "locust" / self.stem
 
 
 def serve_and_measure(cell: Cell, launch: Launch, options: BenchOptions, run_dir: Path,
                       progress: Progress) -> None:
-    files = cell_files(cell, run_dir)
+    files = CellFiles.create(cell, run_dir)
     progress.stage("starting the server")
-    with Child(cell.server_command, options.server_cpus, files["server_log"]) as server:
+    with Child(cell.server_command, options.server_cpus, files.server_log, run_dir) as server:
         try:
             wait_until_answering(launch.host, launch.port, time.monotonic() + options.start_timeout,
                                  lambda: server.exit_code() is None)
@@ -118,29 +138,30 @@ def serve_and_measure(cell: Cell, launch: Launch, options: BenchOptions, run_dir
         server.stop(options.stop_timeout)
 
 
-def locust_argv(launch: Launch, scenario: str, options: BenchOptions, files: dict[str, Path]) -> list[str]:
+def locust_argv(launch: Launch, scenario: str, options: BenchOptions, files: CellFiles) -> list[str]:
     return [sys.executable, "-m", "lab.locust_child", "--host", f"http://{launch.host}:{launch.port}",
             "--scenario", scenario, "--users", str(options.users), "--warmup", str(options.warmup),
-            "--duration", str(options.duration), "--summary", str(files["summary"]),
-            "--csv-prefix", str(files["csv_prefix"])]
+            "--duration", str(options.duration), "--summary", str(files.summary),
+            "--csv-prefix", str(files.csv_prefix)]
 
 
 def drive_load(cell: Cell, server: Child, launch: Launch, options: BenchOptions,
-               files: dict[str, Path]) -> None:
+               files: CellFiles) -> None:
     """Run locust in its own pinned process while sampling both sides, then read its summary."""
     argv = locust_argv(launch, cell.scenario, options, files)
     started = time.time()
-    with Child(argv, options.generator_cpus, files["locust_log"]) as generator:
-        sampler = Sampler(ProcessTree(server.processes), ProcessTree(generator.processes))
+    with Child(argv, options.generator_cpus, files.locust_log, files.run_dir) as generator:
+        sampler = Sampler(ProcessTree(server.processes), ProcessTree(generator.processes),
+                          options.generator_cpus)
         sampler.start()
         try:
             wait_for_generator(generator, server, options.warmup + options.duration + GENERATOR_GRACE_S)
         finally:
             samples = sampler.stop()
     cell.samples = [relative_sample(sample, started) for sample in samples]
-    summary = json.loads(files["summary"].read_text())
+    summary = json.loads(files.summary.read_text())
     record_figures(cell, summary, window(samples, summary["measure_start"], summary["measure_end"]))
-    cell.csv_prefix = str(files["csv_prefix"].relative_to(files["csv_prefix"].parent.parent))
+    cell.csv_prefix = str(files.csv_prefix.relative_to(files.run_dir))
 
 
 def relative_sample(sample: dict, started: float) -> dict:
@@ -176,7 +197,16 @@ def record_figures(cell: Cell, summary: dict, measured: list[dict]) -> None:
     cell.server_cpu_pct = mean(measured, "server_cpu_pct")
     cell.server_rss_mb = mean(measured, "server_rss_mb")
     cell.generator_cpu_pct = mean(measured, "generator_cpu_pct")
-    cell.limit = limit_for(cell.generator_cpu_pct)
+    cell.generator_cores_busy_pct = mean(measured, "generator_cores_busy_pct")
+    cell.limit = limit_for(cell.generator_cpu_pct, cell.generator_cores_busy_pct)
+
+
+def reap_leftovers(run_dir: Path) -> int:
+    """Kill any process still tagged with this run (there should be none); returns how many."""
+    found = leftovers(run_dir)
+    for proc in found:
+        proc.kill()
+    return len(found)
 
 
 def run_matrix(options: BenchOptions, configs: dict[str, ServerConfig], progress: Progress,
@@ -199,6 +229,7 @@ def run_matrix(options: BenchOptions, configs: dict[str, ServerConfig], progress
         run.meta["status"] = "interrupted"
         raise
     finally:
+        run.meta["leftover_processes_killed"] = reap_leftovers(run_dir)
         run.meta["finished_at"] = metadata.now().isoformat(timespec="seconds")
         save(run, run_dir)
         report.write_reports(run_dir)

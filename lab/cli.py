@@ -35,7 +35,7 @@ def build_parser() -> Parser:
     bench_parser = commands.add_parser("bench", help="measure servers x scenarios and write reports")
     for field in config.cli_fields():
         bench_parser.add_argument(config.flag_name(field), dest=field.name, metavar=field.metadata["metavar"],
-                                  help=field.metadata["help"].replace("%", "%%"))
+                                  help=f"{field.metadata['help']} (default: {config.default_text(field)})".replace("%", "%%"))
     report_parser = commands.add_parser("report", help="re-render the reports of a run from its results.json")
     report_parser.add_argument("run", type=Path, help="run folder, e.g. results/latest")
     commands.add_parser("options", help="print the bench options as a Markdown table (for README)")

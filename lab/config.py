@@ -8,6 +8,7 @@ in the way gunicorn declares one ``Setting`` per option and waitress lists its a
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from pathlib import Path
 
@@ -52,9 +53,19 @@ def non_negative_float(text: str) -> float:
     return value
 
 
-def option(default, parse, help: str, metavar: str = "", default_factory=None):
-    """A dataclass field carrying its CLI parser and help text."""
-    meta = {"parse": parse, "help": help, "metavar": metavar}
+def loopback(text: str) -> str:
+    """Servers run here only on loopback: the lab never sends load anywhere else."""
+    try:
+        if ipaddress.ip_address(text).is_loopback:
+            return text
+    except ValueError:
+        pass
+    raise ConfigError(f"{text} is not a loopback address (127.0.0.0/8 or ::1)")
+
+
+def option(default, parse, help: str, metavar: str = "", default_factory=None, shown: str | None = None):
+    """A dataclass field carrying its CLI parser, help text and how its default reads in docs."""
+    meta = {"parse": parse, "help": help, "metavar": metavar, "shown": shown}
     if default_factory is not None:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -66,8 +77,8 @@ class BenchOptions:
 
     servers: list[str] = option(
         None, csv_list, "server configurations to measure, e.g. `gunicorn,bjoern` or "
-        "`gunicorn:gthread` (default: every server's default configuration)", "A,B",
-        default_factory=list)
+        "`gunicorn:gthread`", "A,B", default_factory=list,
+        shown="each server's default configuration")
     scenarios: list[str] = option(
         None, csv_list, "locust scenarios to run", "X,Y", default_factory=lambda: list(DEFAULT_SCENARIOS))
     app: str = option("raw", str, "application flavour: `raw`, `flask`, or a `module:callable` "
@@ -80,14 +91,13 @@ class BenchOptions:
                           "(0 = one per CPU of the server's CPU set)", "N")
     threads: int = option(4, positive_int, "threads per worker for threaded servers "
                           "(waitress, gunicorn:gthread)", "N")
-    server_cpus: list[int] = option(None, cpu_list, "CPUs the server is pinned to "
-                                    "(default: the first half of this process's CPUs)", "LIST",
-                                    default_factory=list)
-    generator_cpus: list[int] = option(None, cpu_list, "CPUs locust is pinned to "
-                                       "(default: the other CPUs)", "LIST", default_factory=list)
+    server_cpus: list[int] = option(None, cpu_list, "CPUs the server is pinned to", "LIST",
+                                    default_factory=list, shown="first half of the CPUs")
+    generator_cpus: list[int] = option(None, cpu_list, "CPUs locust is pinned to", "LIST",
+                                       default_factory=list, shown="the other CPUs")
     out: Path = option(Path("results"), Path, "folder that receives `<UTC timestamp>/` run folders",
                        "DIR")
-    host: str = option("127.0.0.1", str, "loopback address servers listen on", "ADDR")
+    host: str = option("127.0.0.1", loopback, "loopback address servers listen on", "ADDR")
     start_timeout: float = option(20.0, non_negative_float, "seconds a server may take to answer",
                                   "SECONDS")
     stop_timeout: float = option(10.0, non_negative_float, "seconds after SIGTERM before SIGKILL",
@@ -108,9 +118,10 @@ def flag_name(field: dataclasses.Field) -> str:
 
 
 def default_text(field: dataclasses.Field) -> str:
+    if field.metadata["shown"]:
+        return field.metadata["shown"]
     if field.default_factory is not dataclasses.MISSING:
-        value = field.default_factory()
-        return ",".join(map(str, value)) if value else "(see help)"
+        return ",".join(map(str, field.default_factory()))
     return str(field.default)
 
 
@@ -120,7 +131,7 @@ def options_markdown() -> str:
     for field in cli_fields():
         meta = field.metadata
         flag = f"{flag_name(field)} {meta['metavar']}".strip()
-        lines.append(f"| `{flag}` | `{default_text(field)}` | {meta['help']} |")
+        lines.append(f"| `{flag}` | {default_text(field)} | {meta['help']} |")
     return "\n".join(lines)
 
 

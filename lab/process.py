@@ -25,11 +25,16 @@ class ProcessError(Exception):
     """A child that could not start or did not become ready."""
 
 
-def child_environment() -> dict[str, str]:
+#: Environment variable naming the run folder in every child, so leftovers can be found and reaped.
+RUN_TAG = "LAB_RUN_DIR"
+
+
+def child_environment(run_dir: Path) -> dict[str, str]:
     """Only what a server needs, so the caller's environment cannot change what is measured."""
     env = {key: os.environ[key] for key in ENV_WHITELIST if key in os.environ}
     env["PYTHONPATH"] = str(PROJECT_ROOT)
     env["PYTHONUNBUFFERED"] = "1"
+    env[RUN_TAG] = str(run_dir)
     return env
 
 
@@ -40,14 +45,14 @@ def pinned(argv: list[str], cpus: list[int]) -> list[str]:
 class Child:
     """One started process group; use as a context manager so it is always stopped."""
 
-    def __init__(self, argv: list[str], cpus: list[int], log_path: Path):
+    def __init__(self, argv: list[str], cpus: list[int], log_path: Path, run_dir: Path):
         self.argv = argv
         self.log_path = log_path
         log = open(log_path, "ab")
         try:
             self.popen = subprocess.Popen(
                 pinned(argv, cpus), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=child_environment(), cwd=PROJECT_ROOT, start_new_session=True)
+                env=child_environment(run_dir), cwd=PROJECT_ROOT, start_new_session=True)
         except OSError as exc:
             raise ProcessError(f"cannot start {argv[0]}: {exc}") from None
         finally:
@@ -98,12 +103,14 @@ class Child:
             pass
 
 
-def group_alive(pgid: int) -> bool:
-    """Is any process of the session started as ``pgid`` still running (not a zombie)?"""
-    for proc in psutil.process_iter(["pid", "status"]):
+def leftovers(run_dir: Path) -> list[psutil.Process]:
+    """Live processes started for ``run_dir`` (found by their ``LAB_RUN_DIR``): none once it ends."""
+    found = []
+    for proc in psutil.process_iter(["status"]):
         try:
-            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
-                return True
-        except (ProcessLookupError, psutil.Error):
+            if (proc.info["status"] != psutil.STATUS_ZOMBIE
+                    and proc.environ().get(RUN_TAG) == str(run_dir)):
+                found.append(proc)
+        except psutil.Error:
             continue
-    return False
+    return found

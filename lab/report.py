@@ -31,6 +31,7 @@ import markupsafe
 import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
 
 from lab.results import GENERATOR_BOUND_CPU_PCT, Cell, Run, load
 
@@ -480,7 +481,7 @@ def chart_rps(run: Run, scenario: str) -> str:
                     ha="center", va="bottom", fontsize=9)
     ax.set_xticks(range(len(entries)), labels=[_tick_label(e) for e in entries])
     ax.set_xlim(-0.6, len(entries) - 0.4)
-    ax.set_ylim(0, top * 1.25)
+    ax.set_ylim(0, top * 1.18)  # room for the value labels above the bars
     ax.set_ylabel("requests / s")
     ax.set_title(f"{scenario}: throughput")
     ax.grid(axis="y", alpha=0.3)
@@ -489,7 +490,7 @@ def chart_rps(run: Run, scenario: str) -> str:
     if any(e.measured and e.cell.generator_bound for e in entries):
         handles.append(Patch(facecolor="white", edgecolor="#555555", hatch=LOWER_BOUND_HATCH,
                              label="generator-bound: ≥ lower bound"))
-    ax.legend(handles=handles, loc="upper left", fontsize=8, frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
     return svg_from_figure(fig, f"rps-{scenario}", f"{scenario}: requests per second by server")
 
 
@@ -503,7 +504,7 @@ def chart_latency(run: Run, scenario: str) -> str:
     fig = Figure(figsize=(6.4, 3.6), layout="constrained")
     ax = fig.add_subplot()
     width = 0.8 / len(PERCENTILES)
-    drawn = False
+    drawn: list[float] = []
     for x, entry in enumerate(entries):
         latency = (entry.cell.latency_ms or {}) if entry.measured else {}
         values = [latency.get(key) for key, _ in PERCENTILES]
@@ -517,9 +518,13 @@ def chart_latency(run: Run, scenario: str) -> str:
             ax.bar(x - 0.4 + width * (i + 0.5), value, width=width, color=PERCENTILE_COLORS[i],
                    edgecolor="#333333" if bound else PERCENTILE_COLORS[i],
                    hatch=LOWER_BOUND_HATCH if bound else None, linewidth=0.6)
-            drawn = True
+            drawn.append(value)
     if drawn:
+        # Bars grow from a whole decade at least 2x below the smallest value, so the shortest bar
+        # still has a visible height; ticks read as plain numbers (0.1, 1, 10), not powers of ten.
         ax.set_yscale("log")
+        ax.set_ylim(10 ** math.floor(math.log10(min(drawn) / 2)), max(drawn) * 2)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
     ax.set_xticks(range(len(entries)), labels=[_tick_label(e) for e in entries])
     ax.set_xlim(-0.6, len(entries) - 0.4)
     ax.set_ylabel("latency, ms (log scale)")
@@ -527,10 +532,7 @@ def chart_latency(run: Run, scenario: str) -> str:
     ax.grid(axis="y", which="major", alpha=0.3)
     ax.set_axisbelow(True)
     handles = [Patch(color=color, label=title) for color, (_, title) in zip(PERCENTILE_COLORS, PERCENTILES)]
-    ax.legend(handles=handles, loc="upper left", fontsize=8, ncols=4, frameon=False)
-    if drawn:
-        low, high = ax.get_ylim()
-        ax.set_ylim(low, high * 4)  # headroom for the legend
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
     return svg_from_figure(fig, f"latency-{scenario}", f"{scenario}: latency percentiles by server")
 
 

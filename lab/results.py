@@ -56,6 +56,7 @@ class Cell:
     server_cpu_pct: float | None = None
     server_rss_mb: float | None = None
     generator_cpu_pct: float | None = None
+    generator_cores_busy_pct: float | None = None
     limit: str | None = None
     samples: list[dict] = dataclasses.field(default_factory=list)
     csv_prefix: str | None = None
@@ -69,11 +70,16 @@ class Cell:
         return self.limit == "generator"
 
 
-def limit_for(generator_cpu_pct: float | None) -> str | None:
-    """Name what capped a cell's throughput: the load generator when its core was saturated."""
-    if generator_cpu_pct is None:
+def limit_for(generator_cpu_pct: float | None, generator_cores_busy_pct: float | None) -> str | None:
+    """Name what capped a cell's throughput: the load generator when its CPU was saturated.
+
+    Saturated means locust itself used 90% of its cores, or its cores were 90% busy in total (a
+    neighbour process starving locust limits the load just as much).
+    """
+    figures = [f for f in (generator_cpu_pct, generator_cores_busy_pct) if f is not None]
+    if not figures:
         return None
-    return "generator" if generator_cpu_pct >= GENERATOR_BOUND_CPU_PCT else "server"
+    return "generator" if max(figures) >= GENERATOR_BOUND_CPU_PCT else "server"
 
 
 @dataclasses.dataclass

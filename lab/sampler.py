@@ -35,25 +35,39 @@ class ProcessTree:
         return cpu, rss / 2**20
 
 
-class Sampler(threading.Thread):
-    """Collects samples until stopped; each sample carries its wall-clock time ``at``."""
+def cores_busy(cpus: list[int]) -> float:
+    """Mean busy % of the given CPUs since the last call, whoever used them."""
+    per_cpu = psutil.cpu_percent(None, percpu=True)
+    return sum(per_cpu[cpu] for cpu in cpus) / len(cpus)
 
-    def __init__(self, server: ProcessTree, generator: ProcessTree):
+
+class Sampler(threading.Thread):
+    """Collects samples until stopped; each sample carries its wall-clock time ``at``.
+
+    Besides the generator process's own CPU it records how busy the generator's cores are in
+    total: on a shared machine another process can starve locust below 90% of a core while the
+    core itself is full, and the generator is then still the limit.
+    """
+
+    def __init__(self, server: ProcessTree, generator: ProcessTree, generator_cpus: list[int]):
         super().__init__(daemon=True, name="sampler")
         self.server = server
         self.generator = generator
+        self.generator_cpus = generator_cpus
         self.samples: list[dict] = []
         self.done = threading.Event()
 
     def run(self) -> None:
         self.server.sample()
         self.generator.sample()  # primes psutil's deltas
+        cores_busy(self.generator_cpus)
         while not self.done.wait(INTERVAL_S):
             server_cpu, server_rss = self.server.sample()
             generator_cpu, _ = self.generator.sample()
             self.samples.append({"at": time.time(), "server_cpu_pct": round(server_cpu, 1),
                                  "server_rss_mb": round(server_rss, 1),
-                                 "generator_cpu_pct": round(generator_cpu, 1)})
+                                 "generator_cpu_pct": round(generator_cpu, 1),
+                                 "generator_cores_busy_pct": round(cores_busy(self.generator_cpus), 1)})
 
     def stop(self) -> list[dict]:
         self.done.set()

@@ -61,6 +61,7 @@ umount_below() {
 }
 
 ROOTFS_PARENT=""
+OLD_BASE_ID=""
 cleanup() {
     if [ -n "$ROOTFS_PARENT" ] && [ -d "$ROOTFS_PARENT" ]; then
         umount_below "$ROOTFS_PARENT"
@@ -73,7 +74,8 @@ trap cleanup EXIT
 build_base() {
     [ "$(id -u)" -eq 0 ] || die "debootstrap needs root"
     command -v debootstrap >/dev/null || apt_install debootstrap
-    local mirror t0 rootfs
+    local mirror t0 rootfs old_id
+    old_id="$(docker image inspect -f '{{.Id}}' "$LAB_BASE" 2>/dev/null || true)"
     mirror="${DEBIAN_MIRROR:-$(debian_mirror)}"
     ROOTFS_PARENT="$(mktemp -d /var/tmp/lab-rootfs.XXXXXX)"
     rootfs="$ROOTFS_PARENT/rootfs"
@@ -90,6 +92,13 @@ build_base() {
     if awk -v d="$rootfs" 'index($2, d "/") == 1 { f = 1 } END { exit !f }' /proc/mounts; then
         die "something is still mounted below $rootfs"
     fi
+    # Like the official Debian images: apt in derived images deletes the .debs it downloads.
+    cat >"$rootfs/etc/apt/apt.conf.d/docker-clean" <<'EOF'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+EOF
     rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/cache/apt/*.bin \
            "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/apt/* "$rootfs"/tmp/*
     log "docker import -> $LAB_BASE ($(du -sh "$rootfs" | cut -f1) rootfs)"
@@ -100,6 +109,9 @@ build_base() {
         -c 'CMD ["/bin/bash"]' \
         -m "debootstrap --variant=minbase $SUITE ($mirror)" - "$LAB_BASE" >/dev/null
     echo "docker import: $(( $(now) - t0 )) s" >&2
+    if [ -n "$old_id" ] && [ "$old_id" != "$(docker image inspect -f '{{.Id}}' "$LAB_BASE")" ]; then
+        OLD_BASE_ID="$old_id"  # removed after the build, once nothing of ours is based on it
+    fi
     cleanup
     ROOTFS_PARENT=""
 }
@@ -143,6 +155,12 @@ echo "docker build: $(( $(now) - t0 )) s" >&2
 # leaves the previous one untagged: prune only dangling images that carry our stage label.
 log "pruning dangling images labelled $STAGE_LABEL"
 docker image prune -f --filter "label=$STAGE_LABEL" | tail -n1 >&2
+# (the prune usually takes the previous base with it, as the untagged parent of pruned images)
+if [ -n "$OLD_BASE_ID" ] && docker image inspect "$OLD_BASE_ID" >/dev/null 2>&1; then
+    docker image rm "$OLD_BASE_ID" >/dev/null 2>&1 \
+        && echo "removed the previous $LAB_BASE ($OLD_BASE_ID)" >&2 \
+        || echo "note: previous $LAB_BASE ($OLD_BASE_ID) still in use, left in place" >&2
+fi
 
 docker run --rm "$LAB_IMAGE" python -c 'import bjoern, gunicorn, waitress, locust, flask; print("image ok")'
 log "done: $LAB_IMAGE ($(docker image inspect -f '{{.Size}}' "$LAB_IMAGE" | awk '{ printf "%.0f MB", $1 / 1e6 }'))"

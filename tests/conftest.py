@@ -1,0 +1,24 @@
+"""Shared helpers: run the lab's CLI for real, in a subprocess, as a user would."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_lab(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lab", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def results_of(out: Path) -> dict:
+    return json.loads((out / "latest" / "results.json").read_text())
+
+
+@pytest.fixture
+def lab():
+    return run_lab

@@ -1,0 +1,97 @@
+"""Real, short benches through the CLI: real servers on 127.0.0.1, real locust, real reports."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from lab.process import leftovers
+from tests.conftest import ROOT, results_of
+
+SHORT = ("--duration", "2", "--warmup", "1", "--users", "8")
+CELL_FIELDS = ("server", "scenario", "app", "status", "error", "requests", "failures", "rps", "latency_ms",
+               "server_cpu_pct", "server_rss_mb", "generator_cpu_pct", "limit")
+
+
+@pytest.mark.slow
+def test_short_bench_over_every_server_and_scenario(lab, tmp_path):
+    result = lab("bench", *SHORT, "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    doc = results_of(tmp_path)
+    cells = doc["cells"]
+    assert {(c["server"], c["scenario"]) for c in cells} == {
+        (server, scenario) for server in ("bjoern", "gunicorn", "waitress", "wsgiref")
+        for scenario in ("plaintext", "json", "home", "signin", "mixed")}
+    for cell in cells:
+        assert set(CELL_FIELDS) <= set(cell)
+        assert cell["status"] == "ok" and cell["error"] is None, cell["error"]
+        assert cell["rps"] > 0 and cell["requests"] > 0 and cell["failures"] == 0, cell
+        assert set(cell["latency_ms"]) >= {"p50", "p90", "p99", "p999", "max"}
+        assert cell["latency_ms"]["p50"] <= cell["latency_ms"]["p99"] <= cell["latency_ms"]["max"]
+        assert cell["limit"] in ("generator", "server")
+        assert cell["server_command"] and cell["verification"]["problems"] == []
+        assert (tmp_path / "latest" / f"{cell['csv_prefix']}_stats.csv").is_file()
+    meta = doc["meta"]
+    assert meta["status"] == "complete" and meta["leftover_processes_killed"] == 0
+    assert meta["servers"]["bjoern"]["version"] and meta["host"]["cpu_count"]
+    assert meta["cpus"]["server"] != meta["cpus"]["generator"]
+    for name in ("report.md", "report.html"):
+        assert (tmp_path / "latest" / name).stat().st_size > 1000
+    assert leftovers(tmp_path / "latest") == []
+
+
+@pytest.mark.slow
+def test_flask_flavour_is_measured_too(lab, tmp_path):
+    result = lab("bench", *SHORT, "--app", "flask", "--servers", "gunicorn:gthread",
+                 "--scenarios", "signin", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    (cell,) = results_of(tmp_path)["cells"]
+    assert cell["app"] == "flask" and cell["status"] == "ok" and cell["failures"] == 0
+
+
+def test_a_server_answering_wrongly_is_failed_and_not_measured(lab, tmp_path):
+    result = lab("bench", *SHORT, "--servers", "waitress,bjoern", "--scenarios", "plaintext",
+                 "--app", "tests.fixtureapps.wrong_body:application", "--out", str(tmp_path))
+    assert result.returncode == 1, result.stderr[-3000:]
+    cells = results_of(tmp_path)["cells"]
+    assert [c["server"] for c in cells] == ["waitress", "bjoern"]
+    for cell in cells:
+        assert cell["status"] == "failed"
+        assert cell["error"].startswith("verify failed, not measured")
+        assert "GET /plaintext: body" in cell["error"]
+        assert cell["rps"] is None and cell["requests"] is None and cell["latency_ms"] is None
+        assert not list((tmp_path / "latest" / "locust").glob("*")), "locust must not have run"
+    report = (tmp_path / "latest" / "report.md").read_text()
+    assert "verify failed" in report
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_finished_cells_and_leaves_no_process(tmp_path):
+    bench = subprocess.Popen(
+        [sys.executable, "-m", "lab", "bench", "--duration", "3", "--warmup", "1", "--users", "4",
+         "--servers", "gunicorn,waitress", "--scenarios", "plaintext,json", "--out", str(tmp_path)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        results = tmp_path / "latest" / "results.json"
+        if results.exists() and len(results_of(tmp_path)["cells"]) >= 1:
+            break
+        time.sleep(0.2)
+    else:
+        bench.kill()
+        pytest.fail("no cell finished in time")
+    time.sleep(2.5)  # the second cell is now under load
+    run_dir = (tmp_path / "latest").resolve()
+    assert leftovers(run_dir), "the second cell's server and locust are running"
+    bench.send_signal(signal.SIGINT)
+    output, _ = bench.communicate(timeout=60)
+    assert bench.returncode == 130, output
+    doc = results_of(tmp_path)
+    assert doc["meta"]["status"] == "interrupted"
+    assert [(c["server"], c["scenario"], c["status"]) for c in doc["cells"]] == [("gunicorn", "plaintext", "ok")]
+    assert leftovers(run_dir) == []
+    assert "interrupted" in (run_dir / "report.md").read_text().lower()
+    assert os.path.exists(run_dir / "report.html")

@@ -1,0 +1,44 @@
+"""The command line as a user meets it: one clear line and exit 2 for bad input; re-rendering."""
+
+import shutil
+
+import pytest
+
+from lab import config
+from tests.conftest import ROOT
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--servers", "nosuch"), "unknown server nosuch (known: bjoern, gunicorn"),
+    (("--scenarios", "plaintext,nope"), "unknown scenario nope"),
+    (("--users", "many"), "--users 'many'"),
+    (("--users", "0"), "--users '0'"),
+    (("--server-cpus", "99"), "not available to this process"),
+    (("--no-such-flag",), "unrecognized arguments: --no-such-flag"),
+])
+def test_bad_options_give_one_line_and_exit_2(lab, args, message, tmp_path):
+    result = lab("bench", *args, "--out", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("lab: error: "), result.stderr
+    assert message in result.stderr
+    assert not (tmp_path / "latest").exists(), "nothing is measured or written"
+
+
+def test_report_rerenders_a_stored_run(lab, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(ROOT / "tests" / "data" / "sample_run", run)
+    for name in ("report.md", "report.html"):
+        (run / name).unlink(missing_ok=True)
+    result = lab("report", str(run))
+    assert result.returncode == 0, result.stderr
+    assert (run / "report.md").read_text().startswith("#")
+    assert "<svg" in (run / "report.html").read_text()
+
+
+def test_report_of_a_folder_without_results_is_a_usage_error(lab, tmp_path):
+    result = lab("report", str(tmp_path))
+    assert result.returncode == 2 and "results.json does not exist" in result.stderr
+
+
+def test_readme_lists_every_bench_option_as_generated():
+    assert config.options_markdown() in (ROOT / "README.md").read_text()

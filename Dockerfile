@@ -18,8 +18,8 @@ ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE} AS build
 LABEL io.wsgi-lab.stage="build"
 
-ENV DEBIAN_FRONTEND=noninteractive \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+ARG DEBIAN_FRONTEND=noninteractive
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 
 # Compiler + libev headers for bjoern. Python headers: the python:*-slim images ship them
@@ -64,7 +64,7 @@ LABEL io.wsgi-lab.stage="runtime" \
       org.opencontainers.image.title="wsgi-lab" \
       org.opencontainers.image.description="WSGI server benchmark lab (wsgiref, gunicorn, waitress, bjoern; wrk + locust)"
 
-ENV DEBIAN_FRONTEND=noninteractive
+ARG DEBIAN_FRONTEND=noninteractive
 
 # Runtime libraries only: libev for bjoern, wrk as a load generator. No compilers.
 # apt-get clean matters on a debootstrap base: unlike the official images it keeps the .debs.

@@ -94,6 +94,15 @@ def format_failures(failures: int | None, requests: int | None) -> str:
     return f"{format_count(failures)} / {format_count(requests)}"
 
 
+def format_generator_cpu(cell: Cell) -> str:
+    """locust's CPU %, plus its cores' total busy % where that is what made the cell generator-bound."""
+    own = format_pct(cell.generator_cpu_pct)
+    busy = cell.generator_cores_busy_pct
+    if busy is None or cell.generator_cpu_pct is None or busy - cell.generator_cpu_pct < 5:
+        return own
+    return f"{own} (cores {format_pct(busy)} busy)"
+
+
 def format_limit(cell: Cell) -> str:
     """What capped the cell, in words a reader cannot mistake for a server ranking."""
     if not cell.ok:
@@ -254,7 +263,7 @@ def _row(entry: Entry, rank: int | None, group: str) -> dict:
         "failures": format_failures(cell.failures, cell.requests),
         "server_cpu": format_pct(cell.server_cpu_pct),
         "server_rss": format_mb(cell.server_rss_mb),
-        "generator_cpu": format_pct(cell.generator_cpu_pct),
+        "generator_cpu": format_generator_cpu(cell),
         "limit": format_limit(cell),
     }
     row.update({title: format_ms(latency.get(key)) for key, title in PERCENTILES})
@@ -325,7 +334,7 @@ def caveats(run: Run) -> dict:
     return {
         "generator_bound": [
             {"scenario": c.scenario, "server": c.server, "rps": format_rps(c.rps, True),
-             "generator_cpu": format_pct(c.generator_cpu_pct)}
+             "generator_cpu": format_generator_cpu(c)}
             for c in ok if c.limit == "generator"
         ],
         "unknown_limit": [{"scenario": c.scenario, "server": c.server} for c in ok if c.limit not in ("generator", "server")],

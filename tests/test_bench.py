@@ -68,6 +68,23 @@ def test_a_server_answering_wrongly_is_failed_and_not_measured(lab, tmp_path):
     assert "verify failed" in report
 
 
+def test_missing_bjoern_is_reported_and_the_others_still_run(lab, tmp_path):
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "bjoern.py").write_text("raise ImportError('libev.so.4: cannot open shared object file (test)')\n")
+    env = {**os.environ, "PYTHONPATH": f"{shim}{os.pathsep}{ROOT}"}
+    result = lab("bench", *SHORT, "--servers", "bjoern,waitress", "--scenarios", "json", "--out",
+                 str(tmp_path / "out"), env=env)
+    assert result.returncode == 1, result.stderr[-3000:]
+    doc = results_of(tmp_path / "out")
+    bjoern, waitress = doc["cells"]
+    assert bjoern["status"] == "failed" and "bjoern cannot be imported: libev.so.4" in bjoern["error"]
+    assert bjoern["rps"] is None and not bjoern["server_command"]
+    assert waitress["status"] == "ok" and waitress["rps"] > 0
+    assert doc["meta"]["servers"]["bjoern"]["available"] is False
+    assert "libev.so.4" in (tmp_path / "out" / "latest" / "report.md").read_text()
+
+
 @pytest.mark.slow
 def test_ctrl_c_keeps_finished_cells_and_leaves_no_process(tmp_path):
     bench = subprocess.Popen(

@@ -51,7 +51,7 @@ METHOD_NOT_ALLOWED = b"<h3>Method not allowed</h3>"
 #: Status of each sign-in outcome: accepted, wrong credentials, unusable form, body over the cap.
 SIGN_OK, SIGN_REFUSED, SIGN_BAD_FORM, SIGN_TOO_LARGE = 200, 403, 400, 413
 
-#: Routes: path -> (allowed methods, content type, body for GET).  ``/sign`` answers POST only.
+#: GET (and HEAD) routes: path -> (body, content type).  ``/sign`` answers POST only.
 PAGES = {
     "/": (HOME_PAGE, HTML),
     "/signin": (SIGNIN_FORM, HTML),

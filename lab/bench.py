@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import socket
 import sys
 import time
 from pathlib import Path
 from typing import Protocol
 
-import app
 from lab import metadata, report
 from lab.config import BenchOptions
 from lab.process import Child, ProcessError, leftovers
-from lab.results import Cell, Run, limit_for, new_run_dir, point_latest, save
+from lab.results import Cell, CellFailed, Run, limit_for, new_run_dir, point_latest, save
 from lab.sampler import ProcessTree, Sampler, mean, window
-from lab.verify import verify, wait_until_answering
-from servers import Launch, ServerConfig
+from lab.verify import verify
+from servers import ServerConfig
 
 #: Seconds a cell may run past warm-up + duration before its generator is treated as hung.
 GENERATOR_GRACE_S = 60.0
@@ -49,21 +47,6 @@ def plan(options: BenchOptions, configs: dict[str, ServerConfig]) -> list[CellPl
     return [CellPlan(configs[name], scenario) for name in options.servers for scenario in options.scenarios]
 
 
-def wsgi_target(flavour: str) -> str:
-    """``raw``/``flask`` name the app's flavours; anything with a colon is an import target."""
-    return app.FLAVOURS.get(flavour, flavour)
-
-
-def free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-class CellFailed(Exception):
-    """Ends a cell early with the reason recorded in its ``error``."""
-
-
 def new_cell(cell_plan: CellPlan, options: BenchOptions) -> Cell:
     config = cell_plan.config
     return Cell(server=config.name, scenario=cell_plan.scenario, app=options.app, users=options.users,
@@ -71,17 +54,23 @@ def new_cell(cell_plan: CellPlan, options: BenchOptions) -> Cell:
                 threads=options.threads if config.uses_threads else 1, server_model=config.model)
 
 
-def measure_cell(cell_plan: CellPlan, options: BenchOptions, run_dir: Path, progress: Progress) -> Cell:
+def measure_cell(cell_plan: CellPlan, options: BenchOptions, backend, run_dir: Path,
+                 progress: Progress) -> Cell:
     """One cell from start to stop; every failure becomes the cell's ``error``."""
     cell = new_cell(cell_plan, options)
+    files = CellFiles.create(cell, run_dir)
     try:
-        reason = cell_plan.config.unavailable_reason()
-        if reason:
-            raise CellFailed(reason)
-        launch = Launch(wsgi_target(options.app), options.host, free_port(options.host), options.workers,
-                        options.threads)
-        cell.server_command = cell_plan.config.argv(launch)
-        serve_and_measure(cell, launch, options, run_dir, progress)
+        progress.stage("starting the server")
+        server = backend.server(cell_plan.config, options, files.server_log, run_dir)
+        cell.server_command = server.command
+        with server:
+            progress.stage("verifying every route")
+            verification = verify(server.host, server.port)
+            cell.verification = verification.to_json()
+            if not verification.passed:
+                raise CellFailed("verify failed, not measured: " + "; ".join(verification.problems))
+            progress.stage(f"warm-up {options.warmup:g} s, then measuring {options.duration:g} s")
+            drive_load(cell, server, options, files)
         cell.status = "ok"
     except (CellFailed, ProcessError) as exc:
         cell.status, cell.error = "failed", str(exc)
@@ -118,41 +107,19 @@ class CellFiles:
         return self.run_dir / "locust" / self.stem
 
 
-def serve_and_measure(cell: Cell, launch: Launch, options: BenchOptions, run_dir: Path,
-                      progress: Progress) -> None:
-    files = CellFiles.create(cell, run_dir)
-    progress.stage("starting the server")
-    with Child(cell.server_command, options.server_cpus, files.server_log, run_dir) as server:
-        try:
-            wait_until_answering(launch.host, launch.port, time.monotonic() + options.start_timeout,
-                                 lambda: server.exit_code() is None)
-        except TimeoutError as exc:
-            raise CellFailed(f"server {exc} (exit code {server.exit_code()}); log: {server.log_tail()}") from None
-        progress.stage("verifying every route")
-        verification = verify(launch.host, launch.port)
-        cell.verification = verification.to_json()
-        if not verification.passed:
-            raise CellFailed("verify failed, not measured: " + "; ".join(verification.problems))
-        progress.stage(f"warm-up {options.warmup:g} s, then measuring {options.duration:g} s")
-        drive_load(cell, server, launch, options, files)
-        server.stop(options.stop_timeout)
-
-
-def locust_argv(launch: Launch, scenario: str, options: BenchOptions, files: CellFiles) -> list[str]:
-    return [sys.executable, "-m", "lab.locust_child", "--host", f"http://{launch.host}:{launch.port}",
+def locust_argv(server, scenario: str, options: BenchOptions, files: CellFiles) -> list[str]:
+    return [sys.executable, "-m", "lab.locust_child", "--host", f"http://{server.host}:{server.port}",
             "--scenario", scenario, "--users", str(options.users), "--warmup", str(options.warmup),
             "--duration", str(options.duration), "--summary", str(files.summary),
             "--csv-prefix", str(files.csv_prefix)]
 
 
-def drive_load(cell: Cell, server: Child, launch: Launch, options: BenchOptions,
-               files: CellFiles) -> None:
+def drive_load(cell: Cell, server, options: BenchOptions, files: CellFiles) -> None:
     """Run locust in its own pinned process while sampling both sides, then read its summary."""
-    argv = locust_argv(launch, cell.scenario, options, files)
+    argv = locust_argv(server, cell.scenario, options, files)
     started = time.time()
     with Child(argv, options.generator_cpus, files.locust_log, files.run_dir) as generator:
-        sampler = Sampler(ProcessTree(server.processes), ProcessTree(generator.processes),
-                          options.generator_cpus)
+        sampler = Sampler(server.usage, ProcessTree(generator.processes), options.generator_cpus)
         sampler.start()
         try:
             wait_for_generator(generator, server, options.warmup + options.duration + GENERATOR_GRACE_S)
@@ -170,16 +137,16 @@ def relative_sample(sample: dict, started: float) -> dict:
     return {"t": round(sample["at"] - started, 1), **figures}
 
 
-def wait_for_generator(generator: Child, server: Child, timeout: float) -> None:
+def wait_for_generator(generator: Child, server, timeout: float) -> None:
     """Wait for locust to finish, failing the cell at once if the server dies under load."""
     deadline = time.monotonic() + timeout
     while generator.exit_code() is None:
-        if server.exit_code() is not None:
-            raise CellFailed(f"server exited with code {server.exit_code()} during the load; "
-                             f"log: {server.log_tail()}")
+        failure = server.failure()
+        if failure:
+            raise CellFailed(f"{failure} during the load; log: {server.log_tail()}")
         if time.monotonic() > deadline:
             raise CellFailed(f"locust did not finish within {timeout:g} s; log: {generator.log_tail()}")
-        time.sleep(0.2)
+        time.sleep(0.5)
     if generator.exit_code() != 0:
         raise CellFailed(f"locust exited with code {generator.exit_code()}; log: {generator.log_tail()}")
 
@@ -209,19 +176,20 @@ def reap_leftovers(run_dir: Path) -> int:
     return len(found)
 
 
-def run_matrix(options: BenchOptions, configs: dict[str, ServerConfig], progress: Progress,
-               environment: str = "local") -> tuple[Path, Run]:
+def run_matrix(options: BenchOptions, configs: dict[str, ServerConfig], backend,
+               progress: Progress) -> tuple[Path, Run]:
     """Measure every planned cell into a new run folder; reports are written even if interrupted."""
     cells = plan(options, configs)
     run_dir = new_run_dir(options.out, metadata.now())
-    run = Run(meta=metadata.collect(options, [configs[name] for name in options.servers], environment))
+    run = Run(meta=metadata.collect(options, [configs[name] for name in options.servers], backend.environment))
+    run.meta.update(backend.describe())
     run.meta["run_id"] = run_dir.name
     save(run, run_dir)
     point_latest(run_dir)
     try:
         for index, cell_plan in enumerate(cells, 1):
             progress.cell_started(index, len(cells), cell_plan.config.name, cell_plan.scenario)
-            run.cells.append(measure_cell(cell_plan, options, run_dir, progress))
+            run.cells.append(measure_cell(cell_plan, options, backend, run_dir, progress))
             save(run, run_dir)
             progress.cell_finished(run.cells[-1])
         run.meta["status"] = "complete"
@@ -230,6 +198,7 @@ def run_matrix(options: BenchOptions, configs: dict[str, ServerConfig], progress
         raise
     finally:
         run.meta["leftover_processes_killed"] = reap_leftovers(run_dir)
+        backend.finish()
         run.meta["finished_at"] = metadata.now().isoformat(timespec="seconds")
         save(run, run_dir)
         report.write_reports(run_dir)

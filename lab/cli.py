@@ -14,6 +14,7 @@ from pathlib import Path
 import servers
 from lab import bench, config, report
 from lab.console import TerminalProgress, summary_table
+from lab.local import LocalBackend
 from lab.results import ResultsError, load
 
 EXIT_OK, EXIT_FAILED_CELLS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -76,12 +77,25 @@ def interrupt_on_sigterm() -> None:
     signal.signal(signal.SIGINT, handler)
 
 
+def backend_for(options: config.BenchOptions):
+    """Local processes, or the compose project's containers (the Docker SDK is needed only then)."""
+    if options.mode == "local":
+        return LocalBackend()
+    from lab.containers import ContainerBackend, ContainerError
+
+    try:
+        return ContainerBackend()
+    except ContainerError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     options, configs = resolve(parse_options(args))
+    backend = backend_for(options)
     progress = TerminalProgress(options.warmup + options.duration + CELL_OVERHEAD_S)
     interrupt_on_sigterm()
     try:
-        run_dir, run = bench.run_matrix(options, configs, progress)
+        run_dir, run = bench.run_matrix(options, configs, backend, progress)
     except KeyboardInterrupt:
         progress.close()
         latest = options.out / "latest"

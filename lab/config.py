@@ -53,6 +53,15 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+MODES = ("local", "containers")
+
+
+def mode(text: str) -> str:
+    if text not in MODES:
+        raise ConfigError(f"{text} is not one of {', '.join(MODES)}")
+    return text
+
+
 def loopback(text: str) -> str:
     """Servers run here only on loopback: the lab never sends load anywhere else."""
     try:
@@ -75,6 +84,9 @@ def option(default, parse, help: str, metavar: str = "", default_factory=None, s
 class BenchOptions:
     """What a bench measures and how; stored whole in every result's ``meta.options``."""
 
+    mode: str = option("local", mode, "`local`: the lab starts each server as a local process; "
+                       "`containers`: the servers are the compose project's services (used by the "
+                       "runner service of docker-compose.yml)", "MODE")
     servers: list[str] = option(
         None, csv_list, "server configurations to measure, e.g. `gunicorn,bjoern` or "
         "`gunicorn:gthread`", "A,B", default_factory=list,
@@ -157,12 +169,14 @@ def resolve(options: BenchOptions, known_servers: list[str], default_servers: li
         raise ConfigError("--duration must be above 0 seconds")
     available = sorted(os.sched_getaffinity(0))
     server_default, generator_default = split_cpus(available)
+    if options.mode == "containers":  # the servers' cpuset is the compose file's, not ours
+        server_default, generator_default = [], available
     server_cpus = options.server_cpus or server_default
     generator_cpus = options.generator_cpus or generator_default
-    missing = sorted(set(server_cpus + generator_cpus) - set(available))
+    missing = sorted(set(generator_cpus + (server_cpus if options.mode == "local" else [])) - set(available))
     if missing:
         raise ConfigError(f"CPU {missing} not available to this process (have {available})")
-    workers = options.workers or len(server_cpus)
+    workers = options.workers or len(server_cpus) or 1
     if workers < 1:
         raise ConfigError("--workers must be 0 (one per server CPU) or more")
     return dataclasses.replace(options, servers=servers, server_cpus=server_cpus,

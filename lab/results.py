@@ -27,6 +27,10 @@ class ResultsError(Exception):
     """A results folder or document that cannot be used."""
 
 
+class CellFailed(Exception):
+    """Ends a cell early; its message becomes the cell's ``error``."""
+
+
 @dataclasses.dataclass
 class Cell:
     """One server x scenario measurement, or the reason it could not be made.

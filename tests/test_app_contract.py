@@ -414,6 +414,10 @@ def test_terminated_body_with_content_length_uses_the_length(wsgi_app):
 # --- a real server -------------------------------------------------------------------------------
 
 class QuietHandler(wsgiref.simple_server.WSGIRequestHandler):
+    """No access log on stderr; a socket timeout so an app that over-reads fails instead of hanging."""
+
+    timeout = 5
+
     def log_message(self, *args):
         pass
 

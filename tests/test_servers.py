@@ -8,7 +8,7 @@ import pytest
 
 import servers
 from app import FLAVOURS
-from lab.bench import free_port
+from lab.local import free_port
 from lab.process import Child, leftovers
 from lab.verify import verify, wait_until_answering
 

@@ -6,8 +6,10 @@ BENCH_ARGS ?=
 TEST_ARGS ?=
 RUN ?= results/latest
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
+# `docker compose` (v2) where installed, else the older `docker-compose` (v1): both read the same file.
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
-.PHONY: help setup system-deps bench test report clean
+.PHONY: help setup system-deps bench test test-docker report clean images images-offline up down
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -32,12 +34,31 @@ $(STAMP): requirements.txt scripts/system-deps.sh
 bench: setup ## run the benchmark on local processes; pass options as BENCH_ARGS="--users 64"
 	$(BIN)/python -m lab bench $(BENCH_ARGS)
 
-test: setup ## run the test suite (real servers on 127.0.0.1, real locust)
-	$(BIN)/python -m pytest $(TEST_ARGS)
+test: setup ## run the test suite (real servers on 127.0.0.1, real locust); Docker runs are test-docker
+	$(BIN)/python -m pytest -m "not docker" $(TEST_ARGS)
+
+test-docker: setup ## build the images and run the compose stack on the real Docker engine
+	$(BIN)/python -m pytest -m docker $(TEST_ARGS)
 
 report: setup ## re-render the reports of a run: make report RUN=results/<run>
 	$(BIN)/python -m lab report $(RUN)
 
+images: ## build the lab image from the public Python image and PyPI (what real users do)
+	$(COMPOSE) build
+
+images-offline: ## build the image with no registry and no PyPI in containers (debootstrap base + host wheels)
+	scripts/images-offline.sh
+
+up: ## run the comparison in containers (docker compose up); exits with the runner's exit code
+	@mkdir -p $${LAB_RESULTS:-results}
+	$(COMPOSE) up
+	@code=$$(docker inspect -f '{{.State.ExitCode}}' $$($(COMPOSE) ps -q runner)); \
+	  echo "runner exited with code $$code"; exit $$code
+
+down: ## remove the containers and the network of the compose project
+	$(COMPOSE) down --remove-orphans
+
 clean: ## remove the virtualenv, caches and results
-	rm -rf $(VENV) .pytest_cache results
+	rm -rf $(VENV) .pytest_cache wheels
+	find results -mindepth 1 -not -name .gitkeep -delete 2>/dev/null || true
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -19,7 +19,7 @@ from typing import Protocol
 from lab import metadata, report
 from lab.config import BenchOptions
 from lab.process import Child, ProcessError, leftovers
-from lab.results import Cell, CellFailed, Run, limit_for, new_run_dir, point_latest, save
+from lab.results import Cell, CellFailed, Run, hand_over, limit_for, new_run_dir, point_latest, save
 from lab.sampler import ProcessTree, Sampler, mean, window
 from lab.verify import verify
 from servers import ServerConfig
@@ -202,4 +202,5 @@ def run_matrix(options: BenchOptions, configs: dict[str, ServerConfig], backend,
         run.meta["finished_at"] = metadata.now().isoformat(timespec="seconds")
         save(run, run_dir)
         report.write_reports(run_dir)
+        hand_over(run_dir)
     return run_dir, run

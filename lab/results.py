@@ -160,3 +160,17 @@ def point_latest(run_dir: Path) -> None:
         tmp.unlink()
     tmp.symlink_to(run_dir.name)
     os.replace(tmp, link)
+
+
+def hand_over(run_dir: Path) -> None:
+    """Give a run written as root (a container's runner) to the owner of the results folder.
+
+    The host user who owns the bind-mounted ``results/`` can then read and delete it.
+    """
+    if os.geteuid() != 0:
+        return
+    owner = run_dir.parent.stat()
+    if owner.st_uid == 0:
+        return
+    for path in [run_dir, *run_dir.rglob("*"), run_dir.parent / LATEST]:
+        os.lchown(path, owner.st_uid, owner.st_gid)

@@ -134,6 +134,20 @@ command -v gcc >/dev/null || apt_install gcc libc6-dev
 log "pip wheel -r requirements.txt -w wheels (host, $("$PYTHON" --version))"
 t0=$(now)
 "$PYTHON" -m pip wheel --disable-pip-version-check -q -r requirements.txt -w wheels
+# Drop wheels that requirements.txt no longer resolves to (old pins): they would only grow the
+# build context and change the COPY layer. The resolution is done offline against wheels/ itself.
+"$PYTHON" -m pip install --disable-pip-version-check -q --dry-run --ignore-installed \
+    --no-index --find-links wheels -r requirements.txt --report wheels/.report.json
+"$PYTHON" - <<'PY'
+import json, os, urllib.parse
+report = json.load(open("wheels/.report.json"))
+keep = {os.path.basename(urllib.parse.unquote(i["download_info"]["url"])) for i in report["install"]}
+for name in sorted(os.listdir("wheels")):
+    if name.endswith(".whl") and name not in keep:
+        print("removing stale wheel", name)
+        os.remove(os.path.join("wheels", name))
+os.remove("wheels/.report.json")
+PY
 echo "wheelhouse: $(( $(now) - t0 )) s, $(ls wheels/*.whl | wc -l) wheels, $(du -sh wheels | cut -f1)" >&2
 
 # ---------------------------------------------------------------- 3. image

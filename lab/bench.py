@@ -20,7 +20,7 @@ from lab import metadata, report
 from lab.config import BenchOptions
 from lab.process import Child, ProcessError, leftovers
 from lab.results import Cell, CellFailed, Run, hand_over, limit_for, new_run_dir, point_latest, save
-from lab.sampler import ProcessTree, Sampler, mean, window
+from lab.sampler import Busiest, ProcessTree, Sampler, mean, window
 from lab.verify import verify
 from servers import ServerConfig
 
@@ -70,7 +70,7 @@ def measure_cell(cell_plan: CellPlan, options: BenchOptions, backend, run_dir: P
             if not verification.passed:
                 raise CellFailed("verify failed, not measured: " + "; ".join(verification.problems))
             progress.stage(f"warm-up {options.warmup:g} s, then measuring {options.duration:g} s")
-            drive_load(cell, server, options, files)
+            drive_load(cell, server, backend, options, files)
         cell.status = "ok"
     except (CellFailed, ProcessError) as exc:
         cell.status, cell.error = "failed", str(exc)
@@ -98,6 +98,9 @@ class CellFiles:
     def locust_log(self) -> Path:
         return self.run_dir / "logs" / f"{self.stem}.locust.log"
 
+    def worker_log(self, index: int) -> Path:
+        return self.run_dir / "logs" / f"{self.stem}.locust-worker{index}.log"
+
     @property
     def summary(self) -> Path:
         return self.run_dir / "locust" / f"{self.stem}.summary.json"
@@ -107,24 +110,29 @@ class CellFiles:
         return self.run_dir / "locust" / self.stem
 
 
-def locust_argv(server, scenario: str, options: BenchOptions, files: CellFiles) -> list[str]:
+def locust_argv(server, scenario: str, options: BenchOptions, files: CellFiles, workers: int) -> list[str]:
     return [sys.executable, "-m", "lab.locust_child", "--host", f"http://{server.host}:{server.port}",
             "--scenario", scenario, "--users", str(options.users), "--warmup", str(options.warmup),
             "--duration", str(options.duration), "--summary", str(files.summary),
-            "--csv-prefix", str(files.csv_prefix)]
+            "--csv-prefix", str(files.csv_prefix), "--expect-workers", str(workers)]
 
 
-def drive_load(cell: Cell, server, options: BenchOptions, files: CellFiles) -> None:
-    """Run locust in its own pinned process while sampling both sides, then read its summary."""
-    argv = locust_argv(server, cell.scenario, options, files)
+def drive_load(cell: Cell, server, backend, options: BenchOptions, files: CellFiles) -> None:
+    """Run locust in its own pinned process while sampling both sides, then read its summary.
+
+    With locust workers, the generator's CPU is the busiest worker's: each is one process.
+    """
     started = time.time()
-    with Child(argv, options.generator_cpus, files.locust_log, files.run_dir) as generator:
-        sampler = Sampler(server.usage, ProcessTree(generator.processes), options.generator_cpus)
-        sampler.start()
-        try:
-            wait_for_generator(generator, server, options.warmup + options.duration + GENERATOR_GRACE_S)
-        finally:
-            samples = sampler.stop()
+    with backend.locust_workers(options, files) as workers:
+        argv = locust_argv(server, cell.scenario, options, files, len(workers))
+        with Child(argv, options.generator_cpus, files.locust_log, files.run_dir) as generator:
+            generator_usage = Busiest(workers) if workers else ProcessTree(generator.processes)
+            sampler = Sampler(server.usage, generator_usage, options.generator_cpus)
+            sampler.start()
+            try:
+                wait_for_generator(generator, server, options.warmup + options.duration + GENERATOR_GRACE_S)
+            finally:
+                samples = sampler.stop()
     cell.samples = [relative_sample(sample, started) for sample in samples]
     summary = json.loads(files.summary.read_text())
     record_figures(cell, summary, window(samples, summary["measure_start"], summary["measure_end"]))
@@ -158,6 +166,7 @@ def record_figures(cell: Cell, summary: dict, measured: list[dict]) -> None:
     cell.requests = summary["requests"]
     cell.failures = summary["failures"] + summary["user_exceptions"]
     cell.failure_kinds = summary["failure_kinds"]
+    cell.locust_workers = summary["workers"]
     cell.rps = round((cell.requests - summary["failures"]) / duration, 1)
     cell.latency_ms = summary["latency_ms"]
     cell.locust_latency_ms = summary["locust_latency_ms"]

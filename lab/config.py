@@ -99,6 +99,9 @@ class BenchOptions:
     duration: float = option(8.0, non_negative_float, "measured seconds per cell", "SECONDS")
     warmup: float = option(2.0, non_negative_float, "seconds of load before measuring, not counted",
                            "SECONDS")
+    locust_workers: int = option(0, int, "locust worker processes on the generator CPUs, driven by a "
+                                 "locust master (0 = one local locust process); in containers, the "
+                                 "running `locust-worker` services are used instead", "N")
     workers: int = option(0, int, "worker processes for servers that fork "
                           "(0 = one per CPU of the server's CPU set)", "N")
     threads: int = option(4, positive_int, "threads per worker for threaded servers "

@@ -8,6 +8,8 @@ Docker SDK is imported only here: local runs never need it.
 
 from __future__ import annotations
 
+import contextlib
+import shlex
 import socket
 import time
 
@@ -20,6 +22,7 @@ from lab.verify import wait_until_answering
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 PORT = 8000
+WORKER_SERVICE = "locust-worker"
 
 
 class ContainerError(Exception):
@@ -116,6 +119,24 @@ def exit_reason(container) -> str | None:
             f"{', killed by the OOM killer' if state.get('OOMKilled') else ''})")
 
 
+def served_command(container) -> list[str] | None:
+    """The exact server command, as ``python -m servers`` logged it before executing it."""
+    from servers.__main__ import SERVING_WITH
+
+    first = b""
+    try:
+        stream = container.logs(stream=True, follow=False)
+        for chunk in stream:
+            first += chunk
+            if b"\n" in first:
+                break
+        stream.close()
+    except DockerException:
+        return None
+    line = first.decode(errors="replace").split("\n", 1)[0]
+    return shlex.split(line[len(SERVING_WITH):]) if line.startswith(SERVING_WITH) else None
+
+
 def log_tail(container, lines: int = 15) -> str:
     try:
         return container.logs(tail=lines).decode(errors="replace").strip()
@@ -134,7 +155,7 @@ class ContainerServer:
         except ContainerError as exc:
             raise CellFailed(str(exc)) from None
         self.host, self.port = self.service, PORT
-        self.command = describe(self.container)["command"]
+        self.command = served_command(self.container) or describe(self.container)["command"]
 
     def __enter__(self) -> ContainerServer:
         reason = exit_reason(self.container)
@@ -171,6 +192,12 @@ class ContainerBackend:
 
     def describe(self) -> dict:
         return {"containers": self.project.describe(), "compose_project": self.project.name}
+
+    @contextlib.contextmanager
+    def locust_workers(self, options, files):
+        """The running ``locust-worker`` services (``docker compose up --scale locust-worker=N``)."""
+        running = self.project.containers(WORKER_SERVICE, all=False)
+        yield [ContainerUsage(self.project.client, container.id) for container in running]
 
     def finish(self) -> None:
         """The run is over: stop the idle servers (and workers) so ``docker compose up`` returns."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import sys
 import time
 
 import app
@@ -74,6 +76,16 @@ class LocalBackend:
 
     def describe(self) -> dict:
         return {}
+
+    @contextlib.contextmanager
+    def locust_workers(self, options, files):
+        """Start ``--locust-workers`` worker processes on the generator CPUs for one cell."""
+        with contextlib.ExitStack() as stack:
+            workers = [stack.enter_context(Child(
+                [sys.executable, "-m", "lab.locust_worker", "--once", "--master-host", "127.0.0.1"],
+                options.generator_cpus, files.worker_log(index), files.run_dir))
+                for index in range(options.locust_workers)]
+            yield [ProcessTree(worker.processes) for worker in workers]
 
     def finish(self) -> None:
         """Nothing outlives a local cell."""

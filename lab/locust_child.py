@@ -7,6 +7,10 @@ JSON summary.  Driven through locust's library API (Environment, runner, events)
 Every request's response time is recorded, in microseconds, into an HDR histogram from locust's
 ``request`` event, because locust's own percentiles are rounded to whole milliseconds.  Warm-up
 requests are discarded: stats and histogram are reset when the measured window opens.
+
+With ``--expect-workers N`` it is a locust master: the load comes from N ``lab.locust_worker``
+processes (other cores or hosts), which send their histograms with every stats report (each
+second), and the master merges them.  The measured window is then aligned to those reports.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from loadtests.scenarios import SCENARIOS
 
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p999": 99.9}
 MAX_RESPONSE_US = 60_000_000
+MASTER_PORT = 5557
+WORKERS_TIMEOUT_S = 60.0
+HISTOGRAM_KEY = "lab_hdr"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -37,6 +44,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, required=True)
     parser.add_argument("--summary", type=Path, required=True, help="JSON file to write")
     parser.add_argument("--csv-prefix", type=Path, required=True, help="locust CSV files prefix")
+    parser.add_argument("--expect-workers", type=int, default=0,
+                        help="run as a locust master for this many lab.locust_worker processes")
     return parser.parse_args(argv)
 
 
@@ -78,15 +87,38 @@ def write_csv(env: Environment, prefix: Path) -> None:
             write(csv.writer(out))
 
 
-def run(args: argparse.Namespace) -> dict:
-    env = Environment(user_classes=[SCENARIOS[args.scenario]], host=args.host, catch_exceptions=True)
-    histogram = new_histogram()
-
+def record_into(histogram: HdrHistogram):
+    """A ``request`` event listener recording each response time (ms, float) in µs."""
     def record(response_time, **_kwargs):
         histogram.record_value(min(MAX_RESPONSE_US, max(1, int(response_time * 1000))))
 
-    env.events.request.add_listener(record)
-    runner = env.create_local_runner()
+    return record
+
+
+def start_runner(env: Environment, histogram: HdrHistogram, expect_workers: int):
+    """A local runner recording every request, or a master merging its workers' histograms."""
+    if not expect_workers:
+        env.events.request.add_listener(record_into(histogram))
+        return env.create_local_runner()
+
+    def merge(client_id, data):
+        if data.get(HISTOGRAM_KEY):
+            histogram.add(HdrHistogram.decode(data[HISTOGRAM_KEY]))
+
+    env.events.worker_report.add_listener(merge)
+    runner = env.create_master_runner(master_bind_port=MASTER_PORT)
+    deadline = time.monotonic() + WORKERS_TIMEOUT_S
+    while len(runner.clients.ready) < expect_workers:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"only {len(runner.clients.ready)} of {expect_workers} locust workers connected")
+        gevent.sleep(0.1)
+    return runner
+
+
+def run(args: argparse.Namespace) -> dict:
+    env = Environment(user_classes=[SCENARIOS[args.scenario]], host=args.host, catch_exceptions=True)
+    histogram = new_histogram()
+    runner = start_runner(env, histogram, args.expect_workers)
     runner.start(args.users, spawn_rate=args.users)
     gevent.sleep(args.warmup)
     env.stats.reset_all()
@@ -103,6 +135,7 @@ def run(args: argparse.Namespace) -> dict:
         "latency_ms": latency_ms(histogram),
         "locust_latency_ms": locust_latency_ms(env),
         "user_exceptions": len(runner.exceptions),
+        "workers": args.expect_workers,
     }
     write_csv(env, args.csv_prefix)
     runner.quit()

@@ -380,6 +380,14 @@ def status_text(run: Run) -> tuple[str, str]:
     )
 
 
+def container_rows(containers: dict) -> list[dict]:
+    """Each container's image and limits, as recorded by a container run (empty for local runs)."""
+    return [{"service": service, "image": f"{c.get('image') or MISSING} ({(c.get('image_id') or '')[7:19]})",
+             "cpuset": c.get("cpuset") or MISSING, "cpus": format_value(c.get("cpus")),
+             "memory": format_mb(c.get("memory_mb")), "command": format_command(c.get("command") or [])}
+            for service, c in sorted(containers.items())]
+
+
 def context(run: Run) -> dict:
     """The template context shared by both reports (the HTML one adds its charts)."""
     meta = run.meta
@@ -410,6 +418,7 @@ def context(run: Run) -> dict:
             ("executable", python.get("executable") or MISSING),
         ],
         "packages": [(name, format_value(version)) for name, version in sorted((meta.get("packages") or {}).items(), key=lambda kv: kv[0].lower())],
+        "containers": container_rows(meta.get("containers") or {}),
         "percentiles": [title for _, title in PERCENTILES],
         "counts": {
             "cells": len(run.cells),

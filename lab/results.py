@@ -45,6 +45,7 @@ class Cell:
     status: str = "failed"
     error: str | None = None
     users: int = 0
+    locust_workers: int = 0
     workers: int = 0
     threads: int = 0
     server_model: str = ""

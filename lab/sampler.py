@@ -35,6 +35,21 @@ class ProcessTree:
         return cpu, rss / 2**20
 
 
+class Busiest:
+    """Several generator processes (locust workers) seen as one: the busiest one's CPU%, total RSS.
+
+    Each locust worker is one process on one core, so the generator is the limit as soon as any
+    one of them saturates its core.
+    """
+
+    def __init__(self, parts: list):
+        self.parts = parts
+
+    def sample(self) -> tuple[float, float]:
+        figures = [part.sample() for part in self.parts]
+        return max(cpu for cpu, _ in figures), sum(rss for _, rss in figures)
+
+
 def cores_busy(cpus: list[int]) -> float:
     """Mean busy % of the given CPUs since the last call, whoever used them."""
     per_cpu = psutil.cpu_percent(None, percpu=True)

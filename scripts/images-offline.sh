@@ -11,7 +11,10 @@
 #   LAB_BASE       base image tag                 (default lab-base:bookworm)
 #   LAB_BUILD_IMAGE  tag kept on the build stage as cache (default wsgi-lab-build:cache)
 #   DEBIAN_MIRROR  mirror for debootstrap         (default: read from the host's apt sources)
-#   LAB_REBUILD_BASE=1  rebuild the base image even if it exists
+#   LAB_REBUILD_BASE=1    rebuild the base image even if it exists
+#   LAB_REFRESH_WHEELS=1  run pip wheel even if wheels/ already satisfies requirements.txt
+#   PYTHON         host interpreter for the wheelhouse (default python3; must be 3.11)
+# Extra arguments are passed to docker build, e.g. --network=none or --no-cache.
 #
 # Run as root (debootstrap, apt-get) from anywhere; paths are relative to the repository root.
 set -euo pipefail
@@ -131,13 +134,20 @@ PYTHON="${PYTHON:-python3}"
     || die "$PYTHON is not Python 3.11: its wheels would not install in the image"
 if ! [ -f /usr/include/ev.h ]; then apt_install libev-dev; fi
 command -v gcc >/dev/null || apt_install gcc libc6-dev
-log "pip wheel -r requirements.txt -w wheels (host, $("$PYTHON" --version))"
 t0=$(now)
-"$PYTHON" -m pip wheel --disable-pip-version-check -q -r requirements.txt -w wheels
+resolve_offline() {  # resolve_offline [ARGS]: resolve requirements.txt from wheels/ alone
+    "$PYTHON" -m pip install --disable-pip-version-check -q --dry-run --ignore-installed \
+        --no-index --find-links wheels -r requirements.txt "$@"
+}
+if [ "${LAB_REFRESH_WHEELS:-0}" != "1" ] && [ -d wheels ] && resolve_offline >/dev/null 2>&1; then
+    log "wheels/ already satisfies requirements.txt: no pip wheel (LAB_REFRESH_WHEELS=1 to redo)"
+else
+    log "pip wheel -r requirements.txt -w wheels (host, $("$PYTHON" --version))"
+    "$PYTHON" -m pip wheel --disable-pip-version-check -q -r requirements.txt -w wheels
+fi
 # Drop wheels that requirements.txt no longer resolves to (old pins): they would only grow the
 # build context and change the COPY layer. The resolution is done offline against wheels/ itself.
-"$PYTHON" -m pip install --disable-pip-version-check -q --dry-run --ignore-installed \
-    --no-index --find-links wheels -r requirements.txt --report wheels/.report.json
+resolve_offline --report wheels/.report.json
 "$PYTHON" - <<'PY'
 import json, os, urllib.parse
 report = json.load(open("wheels/.report.json"))

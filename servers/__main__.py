@@ -8,9 +8,13 @@ this process may run on (``sched_getaffinity``, which honours a container's cpus
 
 import argparse
 import os
+import shlex
 
 from app import FLAVOURS
 from servers import Launch, discover
+
+#: First line a server container logs: the exact command it then executes (the lab records it).
+SERVING_WITH = "serving with: "
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -26,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     workers = args.workers or len(os.sched_getaffinity(0))
     launch = Launch(FLAVOURS.get(args.app, args.app), args.host, args.port, workers, args.threads)
     command = configs[args.name].argv(launch)
-    print(f"serving with: {' '.join(command)}", flush=True)
+    print(f"{SERVING_WITH}{shlex.join(command)}", flush=True)
     os.execv(command[0], command)
 
 

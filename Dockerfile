@@ -8,9 +8,9 @@
 #     docker build --build-arg BASE_IMAGE=lab-base:bookworm \
 #                  --build-arg PIP_WHEEL_ARGS="--no-index --find-links=/hostwheels" -t wsgi-lab:latest .
 #
-# Both stages use the same base image, so the venv built in the first stage runs unchanged in the
-# second (same interpreter path). Only the venv is copied over: neither compilers nor the
-# wheelhouse end up in the runtime image.
+# All stages use the same base image, so the venv built in the "build" stage runs unchanged in the
+# "runtime" stage (same interpreter path). Only the venv and the code are copied over: neither
+# compilers nor the wheelhouse end up in the runtime image.
 
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 

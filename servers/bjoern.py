@@ -6,10 +6,11 @@ using several cores).  The parent only waits and forwards SIGTERM; bjoern handle
 SIGINT itself, so a worker ends on the default SIGTERM action.
 """
 
+import functools
 import os
 import signal
 
-from servers import Launch, ServerConfig, own_argv, serve_main
+from servers import ServerConfig, own_argv, serve_main
 
 
 def serve_one(app, host: str, port: int, reuse_port: bool) -> None:
@@ -44,17 +45,13 @@ def serve(app, host: str, port: int, workers: int) -> None:
         os.waitpid(child, 0)
 
 
-def bjoern_argv(launch: Launch) -> list[str]:
-    return own_argv("servers.bjoern", launch)
-
-
 CONFIGS = [
     ServerConfig(
         name="bjoern",
         distribution="bjoern",
         model="N single-threaded processes (libev event loop in C), SO_REUSEPORT when N > 1, "
         "keep-alive",
-        command=bjoern_argv,
+        command=functools.partial(own_argv, "servers.bjoern"),
         notes=(
             "bjoern sends no Date or Server header",
             "bjoern's last release (3.2.2) dates from 2022; its CI stops at Python 3.10",

@@ -6,9 +6,10 @@ production; it is measured as the baseline.  Per-request logging to stderr is tu
 baseline is not dominated by log writes (the other servers do not log requests by default either).
 """
 
+import functools
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-from servers import Launch, ServerConfig, own_argv, serve_main
+from servers import ServerConfig, own_argv, serve_main
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -22,16 +23,12 @@ def serve(app, host: str, port: int, workers: int) -> None:
         httpd.serve_forever()
 
 
-def wsgiref_argv(launch: Launch) -> list[str]:
-    return own_argv("servers.wsgiref", launch)
-
-
 CONFIGS = [
     ServerConfig(
         name="wsgiref",
         distribution="wsgiref",
         model="one process, one thread, one request at a time; no keep-alive",
-        command=wsgiref_argv,
+        command=functools.partial(own_argv, "servers.wsgiref"),
         notes=(
             "wsgiref.simple_server is the standard library's reference server, not meant for "
             "production",

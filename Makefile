@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 BENCH_ARGS ?=
 TEST_ARGS ?=
 RUN ?= results/latest
+COMPOSE_UP_ARGS ?=
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 # `docker compose` (v2) where installed, else the older `docker-compose` (v1): both read the same file.
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
@@ -51,8 +52,8 @@ images-offline: ## build the image with no registry and no PyPI in containers (d
 
 up: ## run the comparison in containers (docker compose up); exits with the runner's exit code
 	@mkdir -p $${LAB_RESULTS:-results}
-	$(COMPOSE) up
-	@code=$$(docker inspect -f '{{.State.ExitCode}}' $$($(COMPOSE) ps -q runner)); \
+	$(COMPOSE) up $(COMPOSE_UP_ARGS)
+	@code=$$(docker inspect -f '{{.State.ExitCode}}' $$($(COMPOSE) ps -a -q runner)); \
 	  echo "runner exited with code $$code"; exit $$code
 
 down: ## remove the containers and the network of the compose project

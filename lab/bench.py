@@ -36,6 +36,31 @@ class Progress(Protocol):
     def cell_finished(self, cell: Cell) -> None: ...
 
 
+class Server(Protocol):
+    """A server ready to be measured, inside its ``with`` block (``lab.local``, ``lab.containers``)."""
+
+    host: str
+    port: int
+    command: list[str]
+    usage: object  # has sample() -> (cpu %, rss MB), like lab.sampler.ProcessTree
+
+    def __enter__(self) -> Server: ...
+    def __exit__(self, *exc_info) -> None: ...
+    def failure(self) -> str | None: ...
+    def log_tail(self) -> str: ...
+
+
+class Backend(Protocol):
+    """Where servers and locust workers come from: local processes or the compose project."""
+
+    environment: str
+
+    def server(self, config: ServerConfig, options: BenchOptions, log_path: Path, run_dir: Path) -> Server: ...
+    def locust_workers(self, options: BenchOptions, files: CellFiles): ...  # context manager of usages
+    def describe(self) -> dict: ...
+    def finish(self) -> None: ...
+
+
 @dataclasses.dataclass(frozen=True)
 class CellPlan:
     config: ServerConfig
@@ -54,7 +79,7 @@ def new_cell(cell_plan: CellPlan, options: BenchOptions) -> Cell:
                 threads=options.threads if config.uses_threads else 1, server_model=config.model)
 
 
-def measure_cell(cell_plan: CellPlan, options: BenchOptions, backend, run_dir: Path,
+def measure_cell(cell_plan: CellPlan, options: BenchOptions, backend: Backend, run_dir: Path,
                  progress: Progress) -> Cell:
     """One cell from start to stop; every failure becomes the cell's ``error``."""
     cell = new_cell(cell_plan, options)
@@ -110,21 +135,22 @@ class CellFiles:
         return self.run_dir / "locust" / self.stem
 
 
-def locust_argv(server, scenario: str, options: BenchOptions, files: CellFiles, workers: int) -> list[str]:
+def locust_argv(server: Server, scenario: str, options: BenchOptions, files: CellFiles, workers: int) -> list[str]:
     return [sys.executable, "-m", "lab.locust_child", "--host", f"http://{server.host}:{server.port}",
             "--scenario", scenario, "--users", str(options.users), "--warmup", str(options.warmup),
             "--duration", str(options.duration), "--summary", str(files.summary),
             "--csv-prefix", str(files.csv_prefix), "--expect-workers", str(workers)]
 
 
-def drive_load(cell: Cell, server, backend, options: BenchOptions, files: CellFiles) -> None:
+def drive_load(cell: Cell, server: Server, backend: Backend, options: BenchOptions, files: CellFiles) -> None:
     """Run locust in its own pinned process while sampling both sides, then read its summary.
 
     With locust workers, the generator's CPU is the busiest worker's: each is one process.
     """
     started = time.time()
     with backend.locust_workers(options, files) as workers:
-        argv = locust_argv(server, cell.scenario, options, files, len(workers))
+        expected = max(len(workers), options.locust_workers)  # plus workers on other hosts, if any
+        argv = locust_argv(server, cell.scenario, options, files, expected)
         with Child(argv, options.generator_cpus, files.locust_log, files.run_dir) as generator:
             generator_usage = Busiest(workers) if workers else ProcessTree(generator.processes)
             sampler = Sampler(server.usage, generator_usage, options.generator_cpus)
@@ -145,7 +171,7 @@ def relative_sample(sample: dict, started: float) -> dict:
     return {"t": round(sample["at"] - started, 1), **figures}
 
 
-def wait_for_generator(generator: Child, server, timeout: float) -> None:
+def wait_for_generator(generator: Child, server: Server, timeout: float) -> None:
     """Wait for locust to finish, failing the cell at once if the server dies under load."""
     deadline = time.monotonic() + timeout
     while generator.exit_code() is None:
@@ -185,7 +211,7 @@ def reap_leftovers(run_dir: Path) -> int:
     return len(found)
 
 
-def run_matrix(options: BenchOptions, configs: dict[str, ServerConfig], backend,
+def run_matrix(options: BenchOptions, configs: dict[str, ServerConfig], backend: Backend,
                progress: Progress) -> tuple[Path, Run]:
     """Measure every planned cell into a new run folder; reports are written even if interrupted."""
     cells = plan(options, configs)

@@ -112,3 +112,41 @@ def test_ctrl_c_keeps_finished_cells_and_leaves_no_process(tmp_path):
     assert leftovers(run_dir) == []
     assert "interrupted" in (run_dir / "report.md").read_text().lower()
     assert os.path.exists(run_dir / "report.html")
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+@pytest.mark.slow
+def test_a_server_killed_mid_cell_fails_that_cell_and_the_run_goes_on(tmp_path):
+    bench = subprocess.Popen(
+        [sys.executable, "-m", "lab", "bench", "--duration", "4", "--warmup", "1", "--users", "4",
+         "--servers", "gunicorn,waitress", "--scenarios", "plaintext", "--out", str(tmp_path)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        run_dir = wait_for(lambda: (tmp_path / "latest").exists() and (tmp_path / "latest").resolve(), 60,
+                           "the run folder")
+        locust = wait_for(lambda: [p for p in leftovers(run_dir) if "lab.locust_child" in " ".join(p.cmdline())],
+                          60, "the first cell's load")
+        assert locust
+        time.sleep(1.5)
+        servers = [p for p in leftovers(run_dir) if "-m gunicorn" in " ".join(p.cmdline())]
+        (master,) = [p for p in servers if p.ppid() not in {q.pid for q in servers}]
+        master.send_signal(signal.SIGKILL)
+        output, _ = bench.communicate(timeout=120)
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+    assert bench.returncode == 1, output
+    gunicorn, waitress = results_of(tmp_path)["cells"]
+    assert gunicorn["status"] == "failed"
+    assert "server exited with code -9 during the load" in gunicorn["error"]
+    assert waitress["status"] == "ok" and waitress["rps"] > 0
+    assert leftovers(run_dir) == []

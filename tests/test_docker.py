@@ -60,7 +60,7 @@ def compose_env(project: str, results, **bench) -> dict:
 
 
 def runner_exit_code(env: dict) -> int:
-    runner = subprocess.run([*COMPOSE, "ps", "-q", "runner"], cwd=ROOT, env=env, capture_output=True, text=True)
+    runner = subprocess.run([*COMPOSE, "ps", "-a", "-q", "runner"], cwd=ROOT, env=env, capture_output=True, text=True)
     inspect = subprocess.run(["docker", "inspect", "-f", "{{.State.ExitCode}}", runner.stdout.strip()],
                              capture_output=True, text=True)
     return int(inspect.stdout.strip())

@@ -16,11 +16,12 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-from lab import metadata, report
+from lab import metadata, report, wrk
+from lab.aggregate import apply_rounds, round_figures
 from lab.config import BenchOptions
 from lab.process import Child, ProcessError, leftovers
-from lab.results import Cell, CellFailed, Run, hand_over, limit_for, new_run_dir, point_latest, save
-from lab.sampler import Busiest, ProcessTree, Sampler, mean, window
+from lab.results import Cell, CellFailed, Run, hand_over, new_run_dir, point_latest, save
+from lab.sampler import Busiest, ProcessTree, Sampler, window
 from lab.verify import verify
 from servers import ServerConfig
 
@@ -31,7 +32,7 @@ GENERATOR_GRACE_S = 60.0
 class Progress(Protocol):
     """What the bench tells whoever watches it (the terminal, or nothing in tests)."""
 
-    def cell_started(self, index: int, total: int, server: str, scenario: str) -> None: ...
+    def cell_started(self, index: int, total: int, label: str) -> None: ...
     def stage(self, text: str) -> None: ...
     def cell_finished(self, cell: Cell) -> None: ...
 
@@ -65,66 +66,38 @@ class Backend(Protocol):
 class CellPlan:
     config: ServerConfig
     scenario: str
+    users: int
 
 
 def plan(options: BenchOptions, configs: dict[str, ServerConfig]) -> list[CellPlan]:
-    """Every server x scenario cell, server by server."""
-    return [CellPlan(configs[name], scenario) for name in options.servers for scenario in options.scenarios]
+    """Every server x scenario x concurrency step, server by server."""
+    return [CellPlan(configs[name], scenario, users) for name in options.servers
+            for scenario in options.scenarios for users in options.users]
 
 
 def new_cell(cell_plan: CellPlan, options: BenchOptions) -> Cell:
     config = cell_plan.config
-    return Cell(server=config.name, scenario=cell_plan.scenario, app=options.app, users=options.users,
-                workers=options.workers if config.uses_workers else 1,
+    return Cell(server=config.name, scenario=cell_plan.scenario, app=options.app, users=cell_plan.users,
+                rate=options.rate, workers=options.workers if config.uses_workers else 1,
                 threads=options.threads if config.uses_threads else 1, server_model=config.model)
-
-
-def measure_cell(cell_plan: CellPlan, options: BenchOptions, backend: Backend, run_dir: Path,
-                 progress: Progress) -> Cell:
-    """One cell from start to stop; every failure becomes the cell's ``error``."""
-    cell = new_cell(cell_plan, options)
-    files = CellFiles.create(cell, run_dir)
-    try:
-        progress.stage("starting the server")
-        server = backend.server(cell_plan.config, options, files.server_log, run_dir)
-        cell.server_command = server.command
-        with server:
-            progress.stage("verifying every route")
-            verification = verify(server.host, server.port)
-            cell.verification = verification.to_json()
-            if not verification.passed:
-                raise CellFailed("verify failed, not measured: " + "; ".join(verification.problems))
-            progress.stage(f"warm-up {options.warmup:g} s, then measuring {options.duration:g} s")
-            drive_load(cell, server, backend, options, files)
-        cell.status = "ok"
-    except (CellFailed, ProcessError) as exc:
-        cell.status, cell.error = "failed", str(exc)
-    return cell
 
 
 @dataclasses.dataclass(frozen=True)
 class CellFiles:
-    """Where one cell's logs and locust output go inside the run folder."""
+    """Where one round of one cell writes its logs and locust output inside the run folder."""
 
     run_dir: Path
     stem: str
 
     @classmethod
-    def create(cls, cell: Cell, run_dir: Path) -> CellFiles:
+    def create(cls, cell: Cell, round_no: int, run_dir: Path) -> CellFiles:
         for folder in ("logs", "locust"):
             (run_dir / folder).mkdir(exist_ok=True)
-        return cls(run_dir, f"{cell.server.replace(':', '-')}__{cell.scenario}")
+        return cls(run_dir, f"{cell.server.replace(':', '-')}__{cell.scenario}__u{cell.users}__r{round_no}")
 
-    @property
-    def server_log(self) -> Path:
-        return self.run_dir / "logs" / f"{self.stem}.server.log"
-
-    @property
-    def locust_log(self) -> Path:
-        return self.run_dir / "logs" / f"{self.stem}.locust.log"
-
-    def worker_log(self, index: int) -> Path:
-        return self.run_dir / "logs" / f"{self.stem}.locust-worker{index}.log"
+    def log(self, kind: str) -> Path:
+        """``server``, ``locust``, ``wrk`` or ``locust-worker<i>``."""
+        return self.run_dir / "logs" / f"{self.stem}.{kind}.log"
 
     @property
     def summary(self) -> Path:
@@ -135,23 +108,51 @@ class CellFiles:
         return self.run_dir / "locust" / self.stem
 
 
-def locust_argv(server: Server, scenario: str, options: BenchOptions, files: CellFiles, workers: int) -> list[str]:
-    return [sys.executable, "-m", "lab.locust_child", "--host", f"http://{server.host}:{server.port}",
-            "--scenario", scenario, "--users", str(options.users), "--warmup", str(options.warmup),
+def measure_round(cell: Cell, cell_plan: CellPlan, round_no: int, options: BenchOptions, backend: Backend,
+                  run_dir: Path, progress: Progress) -> None:
+    """One round of one cell, from start to stop; a failure becomes the cell's ``error``."""
+    files = CellFiles.create(cell, round_no, run_dir)
+    try:
+        progress.stage("starting the server")
+        server = backend.server(cell_plan.config, options, files.log("server"), run_dir)
+        cell.server_command = server.command
+        with server:
+            progress.stage("verifying every route")
+            verification = verify(server.host, server.port)
+            cell.verification = verification.to_json()
+            if not verification.passed:
+                raise CellFailed("verify failed, not measured: " + "; ".join(verification.problems))
+            progress.stage(f"warm-up {options.warmup:g} s, then measuring {options.duration:g} s")
+            figures = drive_load(cell, server, backend, options, files)
+            figures.update(peak(cell, server, options, files, progress))
+        cell.repeats.append(figures)
+        apply_rounds(cell)
+        cell.status, cell.error = "ok", None
+    except (CellFailed, ProcessError) as exc:
+        prefix = f"round {round_no}: " if options.repeat > 1 else ""
+        cell.status, cell.error = "failed", prefix + str(exc)
+
+
+def locust_argv(server: Server, cell: Cell, options: BenchOptions, files: CellFiles, workers: int) -> list[str]:
+    argv = [sys.executable, "-m", "lab.locust_child", "--host", f"http://{server.host}:{server.port}",
+            "--scenario", cell.scenario, "--users", str(cell.users), "--warmup", str(options.warmup),
             "--duration", str(options.duration), "--summary", str(files.summary),
             "--csv-prefix", str(files.csv_prefix), "--expect-workers", str(workers)]
+    return argv + (["--rate", str(cell.rate)] if cell.rate else [])
 
 
-def drive_load(cell: Cell, server: Server, backend: Backend, options: BenchOptions, files: CellFiles) -> None:
-    """Run locust in its own pinned process while sampling both sides, then read its summary.
+def drive_load(cell: Cell, server: Server, backend: Backend, options: BenchOptions, files: CellFiles) -> dict:
+    """Run locust in its own pinned process while sampling both sides; returns the round's figures.
 
     With locust workers, the generator's CPU is the busiest worker's: each is one process.
     """
     started = time.time()
     with backend.locust_workers(options, files) as workers:
         expected = max(len(workers), options.locust_workers)  # plus workers on other hosts, if any
-        argv = locust_argv(server, cell.scenario, options, files, expected)
-        with Child(argv, options.generator_cpus, files.locust_log, files.run_dir) as generator:
+        if expected and cell.rate:
+            raise CellFailed("--rate drives users from one locust process; stop the locust workers")
+        argv = locust_argv(server, cell, options, files, expected)
+        with Child(argv, options.generator_cpus, files.log("locust"), files.run_dir) as generator:
             generator_usage = Busiest(workers) if workers else ProcessTree(generator.processes)
             sampler = Sampler(server.usage, generator_usage, options.generator_cpus)
             sampler.start()
@@ -159,10 +160,21 @@ def drive_load(cell: Cell, server: Server, backend: Backend, options: BenchOptio
                 wait_for_generator(generator, server, options.warmup + options.duration + GENERATOR_GRACE_S)
             finally:
                 samples = sampler.stop()
-    cell.samples = [relative_sample(sample, started) for sample in samples]
     summary = json.loads(files.summary.read_text())
-    record_figures(cell, summary, window(samples, summary["measure_start"], summary["measure_end"]))
-    cell.csv_prefix = str(files.csv_prefix.relative_to(files.run_dir))
+    figures = round_figures(summary, window(samples, summary["measure_start"], summary["measure_end"]))
+    figures["samples"] = [relative_sample(sample, started) for sample in samples]
+    figures["csv_prefix"] = str(files.csv_prefix.relative_to(files.run_dir))
+    return figures
+
+
+def peak(cell: Cell, server: Server, options: BenchOptions, files: CellFiles, progress: Progress) -> dict:
+    """wrk's peak rps on the same server and concurrency, or why there is none."""
+    reason = "wrk turned off (--wrk off)" if options.wrk == "off" else wrk.unavailable_reason(cell.scenario)
+    if reason:
+        return {"wrk_note": reason}
+    progress.stage(f"peak capacity with wrk, {options.wrk_duration:g} s")
+    return wrk.measure(server.host, server.port, cell.scenario, cell.users, options.generator_cpus,
+                       options.wrk_duration, files.log("wrk"), files.run_dir, server.failure)
 
 
 def relative_sample(sample: dict, started: float) -> dict:
@@ -185,24 +197,6 @@ def wait_for_generator(generator: Child, server: Server, timeout: float) -> None
         raise CellFailed(f"locust exited with code {generator.exit_code()}; log: {generator.log_tail()}")
 
 
-def record_figures(cell: Cell, summary: dict, measured: list[dict]) -> None:
-    """Copy the generator's summary and the sampled resources into the cell; derive rps and limit."""
-    duration = summary["measure_end"] - summary["measure_start"]
-    cell.duration_s = round(duration, 3)
-    cell.requests = summary["requests"]
-    cell.failures = summary["failures"] + summary["user_exceptions"]
-    cell.failure_kinds = summary["failure_kinds"]
-    cell.locust_workers = summary["workers"]
-    cell.rps = round((cell.requests - summary["failures"]) / duration, 1)
-    cell.latency_ms = summary["latency_ms"]
-    cell.locust_latency_ms = summary["locust_latency_ms"]
-    cell.server_cpu_pct = mean(measured, "server_cpu_pct")
-    cell.server_rss_mb = mean(measured, "server_rss_mb")
-    cell.generator_cpu_pct = mean(measured, "generator_cpu_pct")
-    cell.generator_cores_busy_pct = mean(measured, "generator_cores_busy_pct")
-    cell.limit = limit_for(cell.generator_cpu_pct, cell.generator_cores_busy_pct)
-
-
 def reap_leftovers(run_dir: Path) -> int:
     """Kill any process still tagged with this run (there should be none); returns how many."""
     found = leftovers(run_dir)
@@ -211,10 +205,39 @@ def reap_leftovers(run_dir: Path) -> int:
     return len(found)
 
 
+def cell_label(cell: Cell, round_no: int, options: BenchOptions) -> str:
+    """``gunicorn × json`` plus the users step and round when there are several."""
+    label = f"{cell.server} × {cell.scenario}"
+    if len(options.users) > 1:
+        label += f", {cell.users} users"
+    return label + (f", round {round_no}/{options.repeat}" if options.repeat > 1 else "")
+
+
+def run_rounds(run: Run, plans: list[CellPlan], options: BenchOptions, backend: Backend, run_dir: Path,
+               progress: Progress) -> None:
+    """``--repeat`` rounds of the matrix; a cell joins ``run.cells`` once its first round is done.
+
+    A cell that failed is not measured again in later rounds: it stays failed with its reason.
+    """
+    total = len(plans) * options.repeat
+    for round_no in range(1, options.repeat + 1):
+        for index, cell_plan in enumerate(plans):
+            first = round_no == 1
+            cell = new_cell(cell_plan, options) if first else run.cells[index]
+            if not first and not cell.ok:
+                continue
+            progress.cell_started((round_no - 1) * len(plans) + index + 1, total,
+                                  cell_label(cell, round_no, options))
+            measure_round(cell, cell_plan, round_no, options, backend, run_dir, progress)
+            if first:
+                run.cells.append(cell)
+            save(run, run_dir)
+            progress.cell_finished(cell)
+
+
 def run_matrix(options: BenchOptions, configs: dict[str, ServerConfig], backend: Backend,
                progress: Progress) -> tuple[Path, Run]:
     """Measure every planned cell into a new run folder; reports are written even if interrupted."""
-    cells = plan(options, configs)
     run_dir = new_run_dir(options.out, metadata.now())
     run = Run(meta=metadata.collect(options, [configs[name] for name in options.servers], backend.environment))
     run.meta.update(backend.describe())
@@ -222,11 +245,7 @@ def run_matrix(options: BenchOptions, configs: dict[str, ServerConfig], backend:
     save(run, run_dir)
     point_latest(run_dir)
     try:
-        for index, cell_plan in enumerate(cells, 1):
-            progress.cell_started(index, len(cells), cell_plan.config.name, cell_plan.scenario)
-            run.cells.append(measure_cell(cell_plan, options, backend, run_dir, progress))
-            save(run, run_dir)
-            progress.cell_finished(run.cells[-1])
+        run_rounds(run, plan(options, configs), options, backend, run_dir, progress)
         run.meta["status"] = "complete"
     except KeyboardInterrupt:
         run.meta["status"] = "interrupted"

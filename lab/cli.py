@@ -39,6 +39,12 @@ def build_parser() -> Parser:
                                   help=f"{field.metadata['help']} (default: {config.default_text(field)})".replace("%", "%%"))
     report_parser = commands.add_parser("report", help="re-render the reports of a run from its results.json")
     report_parser.add_argument("run", type=Path, help="run folder, e.g. results/latest")
+    compare_parser = commands.add_parser("compare", help="compare two runs cell by cell, judged on their repeats")
+    compare_parser.add_argument("run_a", type=Path, help="the baseline run folder")
+    compare_parser.add_argument("run_b", type=Path, help="the run compared with it")
+    compare_parser.add_argument("--out", type=Path, default=None,
+                                help="folder for compare.md and compare.html "
+                                     "(default: compare-A-vs-B beside the baseline run)")
     commands.add_parser("options", help="print the bench options as a Markdown table (for README)")
     return parser
 
@@ -117,12 +123,27 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from lab.compare import write_comparison
+
+    run_a, run_b = args.run_a.resolve(), args.run_b.resolve()
+    for run in (run_a, run_b):
+        try:
+            load(run)
+        except ResultsError as exc:
+            raise UsageError(str(exc)) from None
+    out = args.out or run_a.parent / f"compare-{run_a.name}-vs-{run_b.name}"
+    for path in write_comparison(run_a, run_b, out):
+        print(path)
+    return EXIT_OK
+
+
 def cmd_options(args: argparse.Namespace) -> int:
     print(config.options_markdown())
     return EXIT_OK
 
 
-COMMANDS = {"bench": cmd_bench, "report": cmd_report, "options": cmd_options}
+COMMANDS = {"bench": cmd_bench, "report": cmd_report, "compare": cmd_compare, "options": cmd_options}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,6 +46,30 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_ints(text: str) -> list[int]:
+    """``"1,8,32"`` -> ``[1, 8, 32]``, sorted and without duplicates."""
+    return sorted({positive_int(item) for item in csv_list(text)})
+
+
+def optional_rate(text: str) -> float | None:
+    """A fixed arrival rate in requests/s, or ``off``."""
+    if text == "off":
+        return None
+    value = float(text)
+    if value <= 0:
+        raise ConfigError(f"{text} is not a positive rate")
+    return value
+
+
+WRK_MODES = ("auto", "off")
+
+
+def wrk_mode(text: str) -> str:
+    if text not in WRK_MODES:
+        raise ConfigError(f"{text} is not one of {', '.join(WRK_MODES)}")
+    return text
+
+
 def non_negative_float(text: str) -> float:
     value = float(text)
     if value < 0:
@@ -95,10 +119,19 @@ class BenchOptions:
         None, csv_list, "locust scenarios to run", "X,Y", default_factory=lambda: list(DEFAULT_SCENARIOS))
     app: str = option("raw", str, "application flavour: `raw`, `flask`, or a `module:callable` "
                       "WSGI target", "FLAVOUR")
-    users: int = option(32, positive_int, "concurrent locust users (closed loop, no wait time)", "N")
+    users: list[int] = option(None, positive_ints, "concurrent locust users; several steps "
+                              "(`1,8,32,128`) make a concurrency sweep", "N[,N]", default_factory=lambda: [32])
+    rate: float | None = option(None, optional_rate, "fixed arrival rate in requests/s for all users "
+                                "together (open loop, latency from each request's intended start); "
+                                "`off` = closed loop with no wait time", "RPS", shown="off")
+    repeat: int = option(1, positive_int, "rounds of the whole matrix; figures are medians with min-max "
+                         "and CV", "N")
     duration: float = option(8.0, non_negative_float, "measured seconds per cell", "SECONDS")
     warmup: float = option(2.0, non_negative_float, "seconds of load before measuring, not counted",
                            "SECONDS")
+    wrk: str = option("auto", wrk_mode, "peak rps with wrk on `plaintext` and `json` after locust, at "
+                      "the same concurrency (`auto`: where wrk is installed; `off`)", "MODE")
+    wrk_duration: float = option(5.0, non_negative_float, "measured seconds of each wrk run", "SECONDS")
     locust_workers: int = option(0, int, "locust worker processes on the generator CPUs, driven by a "
                                  "locust master (0 = one local locust process); in containers, the "
                                  "running `locust-worker` services are used instead", "N")
@@ -179,6 +212,9 @@ def resolve(options: BenchOptions, known_servers: list[str], default_servers: li
     missing = sorted(set(generator_cpus + (server_cpus if options.mode == "local" else [])) - set(available))
     if missing:
         raise ConfigError(f"CPU {missing} not available to this process (have {available})")
+    if options.rate and options.locust_workers:
+        raise ConfigError("--rate drives users from one locust process; it cannot be combined with "
+                          "--locust-workers")
     workers = options.workers or len(server_cpus) or 1
     if workers < 1:
         raise ConfigError("--workers must be 0 (one per server CPU) or more")

@@ -35,9 +35,9 @@ class TerminalProgress:
         per_cell = elapsed / done if done else self.guess
         return per_cell * (total - done)
 
-    def cell_started(self, index: int, total: int, server: str, scenario: str) -> None:
+    def cell_started(self, index: int, total: int, label: str) -> None:
         self.total, self.done = total, index - 1
-        self.label = f"[{index}/{total}] {server} × {scenario}"
+        self.label = f"[{index}/{total}] {label}"
         self.cell_started_at = time.monotonic()
         if self.status is None:
             self.status = self.console.status("")
@@ -51,9 +51,12 @@ class TerminalProgress:
     def cell_finished(self, cell: Cell) -> None:
         took = time.monotonic() - self.cell_started_at
         if cell.ok:
-            bound = ", generator-bound: lower bound" if cell.generator_bound else ""
-            outcome = (f"[green]ok[/] {cell.rps:,.0f} rps, p99 {cell.latency_ms['p99']:.2f} ms, "
-                       f"{cell.failures} failures{bound}") if cell.latency_ms else "[green]ok[/]"
+            latest = cell.repeats[-1]
+            bound = ", generator-bound: lower bound" if latest["limit"] == "generator" else ""
+            peak = f", wrk {latest['wrk_rps']:,.0f} rps" if latest.get("wrk_rps") else ""
+            p99 = (latest["latency_ms"] or {}).get("p99")
+            outcome = (f"[green]ok[/] {latest['rps']:,.0f} rps, p99 {fmt(p99)} ms, "
+                       f"{latest['failures']} failures{peak}{bound}")
         else:
             outcome = f"[red]failed[/]: {cell.error[:300]}"
         self.console.print(f"{self.label} {outcome} [dim]({took:.0f} s)[/]")
@@ -65,13 +68,13 @@ class TerminalProgress:
 
 def summary_table(run: Run) -> Table:
     table = Table(title=f"run {run.meta.get('run_id')} ({run.meta.get('status')})")
-    for column in ("server", "scenario", "status", "rps", "p50 ms", "p99 ms", "failures",
+    for column in ("server", "scenario", "users", "status", "rps", "wrk rps", "p50 ms", "p99 ms", "failures",
                    "server CPU %", "generator CPU %", "limit"):
         table.add_column(column, justify="left" if column in ("server", "scenario", "status") else "right")
     for cell in run.cells:
         lat = cell.latency_ms or {}
-        table.add_row(cell.server, cell.scenario, cell.status if cell.ok else "[red]failed[/]",
-                      *(fmt(v) for v in (cell.rps, lat.get("p50"), lat.get("p99"), cell.failures,
+        table.add_row(cell.server, cell.scenario, str(cell.users), cell.status if cell.ok else "[red]failed[/]",
+                      *(fmt(v) for v in (cell.rps, cell.wrk_rps, lat.get("p50"), lat.get("p99"), cell.failures,
                                          cell.server_cpu_pct, cell.generator_cpu_pct)),
                       "≥ (generator)" if cell.generator_bound else (cell.limit or "—"))
     return table

@@ -83,7 +83,7 @@ class LocalBackend:
         with contextlib.ExitStack() as stack:
             workers = [stack.enter_context(Child(
                 [sys.executable, "-m", "lab.locust_worker", "--once", "--master-host", "127.0.0.1"],
-                options.generator_cpus, files.worker_log(index), files.run_dir))
+                options.generator_cpus, files.log(f"locust-worker{index}"), files.run_dir))
                 for index in range(options.locust_workers)]
             yield [ProcessTree(worker.processes) for worker in workers]
 

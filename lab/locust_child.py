@@ -8,6 +8,10 @@ Every request's response time is recorded, in microseconds, into an HDR histogra
 ``request`` event, because locust's own percentiles are rounded to whole milliseconds.  Warm-up
 requests are discarded: stats and histogram are reset when the measured window opens.
 
+With ``--rate R`` the users send on a fixed schedule (R requests/s in total) instead of as fast as
+answers come back, and each latency is counted from the request's intended start: time spent
+waiting behind a slow answer is part of it (coordinated omission, handled as wrk2 does).
+
 With ``--expect-workers N`` it is a locust master: the load comes from N ``lab.locust_worker``
 processes (other cores or hosts), which send their histograms with every stats report (each
 second), and the master merges them.  The measured window is then aligned to those reports.
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import random
 import time
 from pathlib import Path
 
@@ -26,10 +31,9 @@ from hdrh.histogram import HdrHistogram
 from locust.env import Environment
 from locust.stats import StatsCSV
 
+from lab.latency import PERCENTILES, new_histogram, record_ms, summarize
 from loadtests.scenarios import SCENARIOS
 
-PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p999": 99.9}
-MAX_RESPONSE_US = 60_000_000
 MASTER_PORT = 5557
 WORKERS_TIMEOUT_S = 60.0
 HISTOGRAM_KEY = "lab_hdr"
@@ -44,23 +48,44 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, required=True)
     parser.add_argument("--summary", type=Path, required=True, help="JSON file to write")
     parser.add_argument("--csv-prefix", type=Path, required=True, help="locust CSV files prefix")
+    parser.add_argument("--rate", type=float, default=None, help="fixed arrival rate, requests/s in total")
     parser.add_argument("--expect-workers", type=int, default=0,
                         help="run as a locust master for this many lab.locust_worker processes")
     return parser.parse_args(argv)
 
 
-def new_histogram() -> HdrHistogram:
-    return HdrHistogram(1, MAX_RESPONSE_US, 3)
+def paced(user_class, interval_s: float):
+    """The scenario's user, sending on a fixed schedule of one task every ``interval_s``.
+
+    ``wait_time`` sleeps until the next intended start; when the user is already late, it starts at
+    once and ``lateness_ms`` (how late it is) travels with each request's context, to be added to
+    the measured time.
+    """
+    class Paced(user_class):
+        def on_start(self):
+            super().on_start()
+            self.next_start = time.perf_counter() + random.uniform(0, interval_s)  # spread the users
+            self.lateness_ms = 0.0
+
+        def wait_time(self):
+            self.next_start += interval_s
+            delay = self.next_start - time.perf_counter()
+            self.lateness_ms = max(0.0, -delay * 1000)
+            return max(0.0, delay)
+
+        def context(self):
+            return {"lateness_ms": self.lateness_ms}
+
+    Paced.__name__ = user_class.__name__
+    return Paced
 
 
-def latency_ms(histogram: HdrHistogram) -> dict[str, float] | None:
-    """Percentiles, mean and max from the histogram, in ms with µs resolution."""
-    if histogram.get_total_count() == 0:
-        return None
-    figures = {name: histogram.get_value_at_percentile(p) / 1000 for name, p in PERCENTILES.items()}
-    figures["max"] = histogram.get_max_value() / 1000
-    figures["mean"] = round(histogram.get_mean_value() / 1000, 3)
-    return figures
+def record_into(histogram: HdrHistogram):
+    """A ``request`` event listener recording each response time (ms), plus any lateness, in µs."""
+    def record(response_time, context=None, **_kwargs):
+        record_ms(histogram, response_time + ((context or {}).get("lateness_ms") or 0.0))
+
+    return record
 
 
 def locust_latency_ms(env: Environment) -> dict[str, float] | None:
@@ -87,14 +112,6 @@ def write_csv(env: Environment, prefix: Path) -> None:
             write(csv.writer(out))
 
 
-def record_into(histogram: HdrHistogram):
-    """A ``request`` event listener recording each response time (ms, float) in µs."""
-    def record(response_time, **_kwargs):
-        histogram.record_value(min(MAX_RESPONSE_US, max(1, int(response_time * 1000))))
-
-    return record
-
-
 def start_runner(env: Environment, histogram: HdrHistogram, expect_workers: int):
     """A local runner recording every request, or a master merging its workers' histograms."""
     if not expect_workers:
@@ -116,7 +133,10 @@ def start_runner(env: Environment, histogram: HdrHistogram, expect_workers: int)
 
 
 def run(args: argparse.Namespace) -> dict:
-    env = Environment(user_classes=[SCENARIOS[args.scenario]], host=args.host, catch_exceptions=True)
+    user_class = SCENARIOS[args.scenario]
+    if args.rate:
+        user_class = paced(user_class, interval_s=args.users / args.rate)
+    env = Environment(user_classes=[user_class], host=args.host, catch_exceptions=True)
     histogram = new_histogram()
     runner = start_runner(env, histogram, args.expect_workers)
     runner.start(args.users, spawn_rate=args.users)
@@ -132,7 +152,7 @@ def run(args: argparse.Namespace) -> dict:
         "requests": env.stats.total.num_requests,
         "failures": env.stats.total.num_failures,
         "failure_kinds": failure_kinds(env),
-        "latency_ms": latency_ms(histogram),
+        "latency_ms": summarize(histogram),
         "locust_latency_ms": locust_latency_ms(env),
         "user_exceptions": len(runner.exceptions),
         "workers": args.expect_workers,

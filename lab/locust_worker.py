@@ -31,7 +31,8 @@ def serve_one_master(host: str, port: int) -> None:
     import locust.runners
     from locust.env import Environment
 
-    from lab.locust_child import HISTOGRAM_KEY, new_histogram, record_into
+    from lab.latency import new_histogram
+    from lab.locust_child import HISTOGRAM_KEY, record_into
     from loadtests.scenarios import SCENARIOS
 
     locust.runners.WORKER_REPORT_INTERVAL = 1.0  # a tighter window than locust's default 3 s

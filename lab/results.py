@@ -15,7 +15,8 @@ import os
 import tempfile
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1 lacked repeats, sweeps, rate and wrk: they read as absent
 RESULTS_FILE = "results.json"
 LATEST = "latest"
 
@@ -33,10 +34,16 @@ class CellFailed(Exception):
 
 @dataclasses.dataclass
 class Cell:
-    """One server x scenario measurement, or the reason it could not be made.
+    """One server x scenario x concurrency step measurement, or the reason it could not be made.
 
     ``status`` is ``ok`` or ``failed``; a failed cell keeps its ``error`` and whatever was
     measured before it failed, and never has figures invented for it (they stay ``None``).
+
+    A cell is measured ``--repeat`` times (rounds of the whole matrix).  ``repeats`` holds each
+    round's figures; the top-level figures are their medians (``requests`` and ``failures`` are
+    totals), ``spread`` holds median, min, max and CV of ``rps``, ``p99`` and ``wrk_rps``, and
+    ``noisy`` flags an rps CV above 5%.  With ``rate`` set, the load was a fixed arrival rate and
+    ``latency_ms`` is measured from each request's intended start (coordinated omission).
     """
 
     server: str
@@ -45,6 +52,7 @@ class Cell:
     status: str = "failed"
     error: str | None = None
     users: int = 0
+    rate: float | None = None
     locust_workers: int = 0
     workers: int = 0
     threads: int = 0
@@ -63,6 +71,13 @@ class Cell:
     generator_cpu_pct: float | None = None
     generator_cores_busy_pct: float | None = None
     limit: str | None = None
+    wrk_rps: float | None = None
+    wrk_latency_ms: dict[str, float] | None = None
+    wrk_errors: int | None = None
+    wrk_note: str | None = None
+    repeats: list[dict] = dataclasses.field(default_factory=list)
+    spread: dict[str, dict | None] = dataclasses.field(default_factory=dict)
+    noisy: bool = False
     samples: list[dict] = dataclasses.field(default_factory=list)
     csv_prefix: str | None = None
 
@@ -104,8 +119,8 @@ class Run:
     @classmethod
     def from_dict(cls, data: dict) -> Run:
         version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise ResultsError(f"results schema version {version!r} is not {SCHEMA_VERSION}")
+        if version not in READABLE_VERSIONS:
+            raise ResultsError(f"results schema version {version!r} is not one of {READABLE_VERSIONS}")
         known = {field.name for field in dataclasses.fields(Cell)}
         cells = [Cell(**{k: v for k, v in cell.items() if k in known}) for cell in data["cells"]]
         return cls(meta=data["meta"], cells=cells)

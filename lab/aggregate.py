@@ -1,0 +1,76 @@
+"""From measured rounds to a cell's figures: one round's raw summary, then the medians of rounds.
+
+A cell is measured once per round (``--repeat``).  Each round's figures are kept in
+``cell.repeats``; the cell's own figures are their medians (totals for counts), with the spread of
+rps, p99 and wrk rps, so no round is hidden and none is picked as "the best".
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+
+from lab import stats
+from lab.results import Cell, limit_for
+from lab.sampler import mean
+
+MEDIAN_FIGURES = ("duration_s", "rps", "server_cpu_pct", "server_rss_mb", "generator_cpu_pct",
+                  "generator_cores_busy_pct", "wrk_rps")
+MEDIAN_LATENCIES = ("latency_ms", "locust_latency_ms", "wrk_latency_ms")
+TOTALS = ("requests", "failures", "wrk_errors")
+FIRST_ROUND = ("samples", "csv_prefix", "wrk_note", "locust_workers")
+
+
+def round_figures(summary: dict, measured: list[dict]) -> dict:
+    """One round: the generator's summary and the resources sampled inside its measured window."""
+    duration = summary["measure_end"] - summary["measure_start"]
+    answered = summary["requests"] - summary["failures"]
+    generator_cpu = mean(measured, "generator_cpu_pct")
+    cores_busy = mean(measured, "generator_cores_busy_pct")
+    return {
+        "duration_s": round(duration, 3),
+        "requests": summary["requests"],
+        "failures": summary["failures"] + summary["user_exceptions"],
+        "failure_kinds": summary["failure_kinds"],
+        "locust_workers": summary["workers"],
+        "rps": round(answered / duration, 1),
+        "latency_ms": summary["latency_ms"],
+        "locust_latency_ms": summary["locust_latency_ms"],
+        "server_cpu_pct": mean(measured, "server_cpu_pct"),
+        "server_rss_mb": mean(measured, "server_rss_mb"),
+        "generator_cpu_pct": generator_cpu,
+        "generator_cores_busy_pct": cores_busy,
+        "limit": limit_for(generator_cpu, cores_busy),
+    }
+
+
+def median_of(values: list) -> float | None:
+    present = [value for value in values if value is not None]
+    return round(statistics.median(present), 3) if present else None
+
+
+def median_latency(rounds: list[dict], key: str) -> dict | None:
+    tables = [r[key] for r in rounds if r.get(key)]
+    if not tables:
+        return None
+    return {name: median_of([table.get(name) for table in tables]) for name in tables[0]}
+
+
+def apply_rounds(cell: Cell) -> None:
+    """Set the cell's figures from its rounds: medians, totals, spread and the noisy flag."""
+    rounds = cell.repeats
+    for key in MEDIAN_FIGURES:
+        setattr(cell, key, median_of([r.get(key) for r in rounds]))
+    for key in MEDIAN_LATENCIES:
+        setattr(cell, key, median_latency(rounds, key))
+    for key in TOTALS:
+        values = [r[key] for r in rounds if r.get(key) is not None]
+        setattr(cell, key, sum(values) if values else None)
+    for key in FIRST_ROUND:
+        setattr(cell, key, rounds[0].get(key))
+    cell.failure_kinds = dict(sum((Counter(r.get("failure_kinds") or {}) for r in rounds), Counter()))
+    cell.limit = limit_for(cell.generator_cpu_pct, cell.generator_cores_busy_pct)
+    cell.spread = {"rps": stats.spread([r.get("rps") for r in rounds]),
+                   "p99": stats.spread([(r.get("latency_ms") or {}).get("p99") for r in rounds]),
+                   "wrk_rps": stats.spread([r.get("wrk_rps") for r in rounds])}
+    cell.noisy = stats.is_noisy(cell.spread["rps"])

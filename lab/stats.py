@@ -1,0 +1,85 @@
+"""The statistics behind every judgement the lab prints, as small pure functions on plain numbers.
+
+They are unit-tested on fixed data: spread of repeats (median, min-max, coefficient of variation),
+the noisy flag, a server's knee in a concurrency sweep, the verdict of a comparison, and the
+generator's ceiling.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+#: Repeats whose rps varies more than this (coefficient of variation, %) are flagged as noisy.
+NOISY_CV_PCT = 5.0
+#: In a sweep, p99 rising by this factor from one step to the next marks the knee...
+KNEE_P99_FACTOR = 2.0
+#: ...as does the share of failed requests reaching this percentage.
+KNEE_ERROR_PCT = 1.0
+#: Locust figures at or above this share of the generator's ceiling count as generator-bound.
+CEILING_SHARE = 0.9
+
+
+def spread(values: list[float]) -> dict | None:
+    """Median, min, max and coefficient of variation (sample stdev / mean, %) of repeated figures."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    mean = statistics.fmean(values)
+    cv = statistics.stdev(values) / mean * 100 if len(values) > 1 and mean else None
+    return {"n": len(values), "median": statistics.median(values), "min": min(values), "max": max(values),
+            "cv_pct": None if cv is None else round(cv, 2)}
+
+
+def is_noisy(figures: dict | None, threshold_pct: float = NOISY_CV_PCT) -> bool:
+    return bool(figures and figures["cv_pct"] is not None and figures["cv_pct"] > threshold_pct)
+
+
+def knee(steps: list[dict]) -> dict | None:
+    """The last step before p99 latency or errors rise sharply, in a sweep sorted by users.
+
+    ``steps`` are ``{"users", "rps", "p99", "error_pct"}``.  Returns the knee step, or None when no
+    step rises sharply (the server kept up over the whole sweep) or there are fewer than 2 steps.
+    """
+    ordered = sorted(steps, key=lambda step: step["users"])
+    for before, after in zip(ordered, ordered[1:]):
+        p99_jump = before["p99"] and after["p99"] >= KNEE_P99_FACTOR * before["p99"]
+        errors = after["error_pct"] >= KNEE_ERROR_PCT > before["error_pct"]
+        if p99_jump or errors:
+            return before
+    return None
+
+
+def verdict(before: dict | None, after: dict | None, higher_is_better: bool) -> str:
+    """``faster``, ``slower`` or ``within noise`` for one figure of two runs, judged on repeats.
+
+    Two runs differ only when their min-max ranges over the repeats do not overlap; without at
+    least two repeats on both sides there is no noise to judge against.
+    """
+    if not before or not after:
+        return "not comparable"
+    if before["n"] < 2 or after["n"] < 2:
+        return "no repeats to judge noise"
+    if after["min"] <= before["max"] and before["min"] <= after["max"]:
+        return "within noise"
+    improved = after["median"] > before["median"]
+    return "faster" if improved == higher_is_better else "slower"
+
+
+def change_pct(before: float | None, after: float | None) -> float | None:
+    if before in (None, 0) or after is None:
+        return None
+    return round((after - before) / before * 100, 1)
+
+
+def generator_ceiling(locust_rps_by_server: dict[str, float], peak_rps_by_server: dict[str, float]) -> float | None:
+    """locust's rps against the server with the highest peak (wrk) rps: the most locust can send."""
+    measured = {server: rps for server, rps in peak_rps_by_server.items()
+                if rps is not None and locust_rps_by_server.get(server) is not None}
+    if not measured:
+        return None
+    fastest = max(measured, key=measured.get)
+    return locust_rps_by_server[fastest]
+
+
+def at_ceiling(rps: float | None, ceiling: float | None) -> bool:
+    return rps is not None and ceiling is not None and rps >= CEILING_SHARE * ceiling

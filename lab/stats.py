@@ -37,13 +37,15 @@ def is_noisy(figures: dict | None, threshold_pct: float = NOISY_CV_PCT) -> bool:
 def knee(steps: list[dict]) -> dict | None:
     """The last step before p99 latency or errors rise sharply, in a sweep sorted by users.
 
-    ``steps`` are ``{"users", "rps", "p99", "error_pct"}``.  Returns the knee step, or None when no
-    step rises sharply (the server kept up over the whole sweep) or there are fewer than 2 steps.
+    ``steps`` are ``{"users", "rps", "p99", "error_pct"}``; steps without a p99 (failed cells) are
+    left out.  Returns the knee step, or None when no step rises sharply (the server kept up over
+    the whole sweep, or was already past its knee at the first step) or there are fewer than 2.
     """
-    ordered = sorted(steps, key=lambda step: step["users"])
+    measured = [step for step in steps if step.get("p99") is not None]  # failed steps have no figures
+    ordered = sorted(measured, key=lambda step: step["users"])
     for before, after in zip(ordered, ordered[1:]):
         p99_jump = before["p99"] and after["p99"] >= KNEE_P99_FACTOR * before["p99"]
-        errors = after["error_pct"] >= KNEE_ERROR_PCT > before["error_pct"]
+        errors = (after.get("error_pct") or 0) >= KNEE_ERROR_PCT > (before.get("error_pct") or 0)
         if p99_jump or errors:
             return before
     return None

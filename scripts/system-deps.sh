@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Debian packages the lab needs on the host: libev-dev (to build bjoern), gcc and python3-dev (its C
-# extension), taskset (util-linux, pins server and generator). Installs what is missing when it can
-# (root or password-less sudo); otherwise says what to install and carries on: bjoern is then skipped
-# and the report says why.
+# extension), taskset (util-linux, pins server and generator), wrk (peak capacity). Installs what is
+# missing when it can (root or password-less sudo); otherwise says what to install and carries on:
+# bjoern or wrk is then skipped and the report says why.
 set -euo pipefail
 
-packages=(libev-dev gcc python3-dev util-linux)
+packages=(libev-dev gcc python3-dev util-linux wrk)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -150,3 +150,34 @@ def test_a_server_killed_mid_cell_fails_that_cell_and_the_run_goes_on(tmp_path):
     assert "server exited with code -9 during the load" in gunicorn["error"]
     assert waitress["status"] == "ok" and waitress["rps"] > 0
     assert leftovers(run_dir) == []
+
+
+@pytest.mark.slow
+def test_sweep_with_repeats_and_wrk_peak(lab, tmp_path):
+    result = lab("bench", "--duration", "2", "--warmup", "1", "--users", "1,4", "--repeat", "2",
+                 "--wrk-duration", "2", "--servers", "waitress", "--scenarios", "plaintext,home",
+                 "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    cells = results_of(tmp_path)["cells"]
+    assert [(c["scenario"], c["users"]) for c in cells] == [("plaintext", 1), ("plaintext", 4), ("home", 1), ("home", 4)]
+    for cell in cells:
+        assert cell["status"] == "ok" and len(cell["repeats"]) == 2
+        spread = cell["spread"]["rps"]
+        assert spread["n"] == 2 and spread["min"] <= cell["rps"] <= spread["max"]
+        assert set(cell["latency_ms"]) >= {"p50", "p90", "p99", "p999", "p9999", "max"}
+    for cell in cells[:2]:  # wrk measures plaintext at the same concurrency
+        assert cell["wrk_rps"] > 0 and cell["wrk_errors"] == 0 and cell["wrk_latency_ms"]["p99"] > 0
+        assert all(r["wrk_rps"] > 0 for r in cell["repeats"])
+    for cell in cells[2:]:
+        assert cell["wrk_rps"] is None and cell["wrk_note"] == "wrk runs on plaintext and json only"
+
+
+@pytest.mark.slow
+def test_fixed_rate_mode_counts_latency_from_the_intended_start(lab, tmp_path):
+    result = lab("bench", "--duration", "2", "--warmup", "1", "--users", "4", "--rate", "200", "--wrk", "off",
+                 "--servers", "bjoern", "--scenarios", "json", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    (cell,) = results_of(tmp_path)["cells"]
+    assert cell["status"] == "ok" and cell["rate"] == 200.0 and cell["failures"] == 0
+    assert cell["requests"] > 0 and cell["latency_ms"]["p50"] > 0
+    assert cell["wrk_note"] == "wrk turned off (--wrk off)"

@@ -86,7 +86,8 @@ def test_missing_bjoern_is_reported_and_the_others_still_run(lab, tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_keeps_finished_cells_and_leaves_no_process(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupt_keeps_finished_cells_and_leaves_no_process(tmp_path, signum):
     bench = subprocess.Popen(
         [sys.executable, "-m", "lab", "bench", "--duration", "3", "--warmup", "1", "--users", "4",
          "--servers", "gunicorn,waitress", "--scenarios", "plaintext,json", "--out", str(tmp_path)],
@@ -103,7 +104,7 @@ def test_ctrl_c_keeps_finished_cells_and_leaves_no_process(tmp_path):
     time.sleep(2.5)  # the second cell is now under load
     run_dir = (tmp_path / "latest").resolve()
     assert leftovers(run_dir), "the second cell's server and locust are running"
-    bench.send_signal(signal.SIGINT)
+    bench.send_signal(signum)
     output, _ = bench.communicate(timeout=60)
     assert bench.returncode == 130, output
     doc = results_of(tmp_path)
@@ -181,3 +182,33 @@ def test_fixed_rate_mode_counts_latency_from_the_intended_start(lab, tmp_path):
     assert cell["status"] == "ok" and cell["rate"] == 200.0 and cell["failures"] == 0
     assert cell["requests"] > 0 and cell["latency_ms"]["p50"] > 0
     assert cell["wrk_note"] == "wrk turned off (--wrk off)"
+
+
+def test_a_server_that_cannot_import_its_app_fails_its_cell_with_the_reason(lab, tmp_path):
+    result = lab("bench", *SHORT, "--servers", "gunicorn,waitress", "--scenarios", "plaintext",
+                 "--app", "tests.fixtureapps.no_such_module:application", "--out", str(tmp_path))
+    assert result.returncode == 1
+    for cell in results_of(tmp_path)["cells"]:
+        assert cell["status"] == "failed"
+        assert "exited before answering" in cell["error"] and "no_such_module" in cell["error"], cell["error"]
+    assert leftovers((tmp_path / "latest").resolve()) == []
+
+
+def test_a_server_whose_port_is_taken_fails_with_the_reason(tmp_path, monkeypatch):
+    import socket
+
+    import servers
+    from lab import local
+    from lab.config import BenchOptions
+    from lab.results import CellFailed
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        monkeypatch.setattr(local, "free_port", lambda host: taken.getsockname()[1])
+        options = BenchOptions(server_cpus=[0], workers=1, start_timeout=10)
+        server = local.LocalServer(servers.discover()["bjoern"], options, tmp_path / "log", tmp_path)
+        with pytest.raises(CellFailed, match="Address already in use"):
+            with server:
+                pass
+    assert leftovers(tmp_path) == []

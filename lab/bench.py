@@ -14,6 +14,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Protocol
 
 from lab import metadata, report, wrk
@@ -235,9 +236,9 @@ def run_rounds(run: Run, plans: list[CellPlan], options: BenchOptions, backend: 
             progress.cell_finished(cell)
 
 
-def run_matrix(options: BenchOptions, configs: dict[str, ServerConfig], backend: Backend,
-               progress: Progress) -> tuple[Path, Run]:
-    """Measure every planned cell into a new run folder; reports are written even if interrupted."""
+def run_in_new_folder(options: BenchOptions, configs: dict[str, ServerConfig], backend: Backend,
+                      measure: Callable[[Run, Path], None]) -> tuple[Path, Run]:
+    """A new run folder, its metadata, the measurements, and reports written even if interrupted."""
     run_dir = new_run_dir(options.out, metadata.now())
     run = Run(meta=metadata.collect(options, [configs[name] for name in options.servers], backend.environment))
     run.meta.update(backend.describe())
@@ -245,7 +246,7 @@ def run_matrix(options: BenchOptions, configs: dict[str, ServerConfig], backend:
     save(run, run_dir)
     point_latest(run_dir)
     try:
-        run_rounds(run, plan(options, configs), options, backend, run_dir, progress)
+        measure(run, run_dir)
         run.meta["status"] = "complete"
     except KeyboardInterrupt:
         run.meta["status"] = "interrupted"
@@ -258,3 +259,33 @@ def run_matrix(options: BenchOptions, configs: dict[str, ServerConfig], backend:
         report.write_reports(run_dir)
         hand_over(run_dir)
     return run_dir, run
+
+
+def run_probes(run: Run, options: BenchOptions, configs: dict[str, ServerConfig], backend: Backend,
+               run_dir: Path, progress: Progress) -> None:
+    """The conformance probes of every server, stored in ``meta.probes`` server by server."""
+    from lab import probes
+
+    run.meta["probes"] = {}
+    for index, name in enumerate(options.servers, 1):
+        progress.cell_started(index, len(options.servers), f"{name}: conformance probes")
+        run.meta["probes"][name] = probes.probe_server(configs[name], options, backend, run_dir, progress)
+        save(run, run_dir)
+
+
+def bench(options: BenchOptions, configs: dict[str, ServerConfig], backend: Backend,
+          progress: Progress) -> tuple[Path, Run]:
+    """``python -m lab bench``: the probes if asked for, then every round of the matrix."""
+    def measure(run: Run, run_dir: Path) -> None:
+        if options.probes == "on":
+            run_probes(run, options, configs, backend, run_dir, progress)
+        run_rounds(run, plan(options, configs), options, backend, run_dir, progress)
+
+    return run_in_new_folder(options, configs, backend, measure)
+
+
+def probe(options: BenchOptions, configs: dict[str, ServerConfig], backend: Backend,
+          progress: Progress) -> tuple[Path, Run]:
+    """``python -m lab probe``: the conformance probes alone, in a run folder of their own."""
+    return run_in_new_folder(options, configs, backend,
+                             lambda run, run_dir: run_probes(run, options, configs, backend, run_dir, progress))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import servers
 from lab import bench, config, report
-from lab.console import TerminalProgress, summary_table
+from lab.console import TerminalProgress, probe_table, summary_table
 from lab.local import LocalBackend
 from lab.results import ResultsError, load
 
@@ -30,13 +30,20 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """One flag per ``BenchOptions`` field, with its help and default from the one declaration."""
+    for field in config.cli_fields():
+        help_text = f"{field.metadata['help']} (default: {config.default_text(field)})"
+        parser.add_argument(config.flag_name(field), dest=field.name, metavar=field.metadata["metavar"],
+                            help=help_text.replace("%", "%%"))
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="python -m lab", description="WSGI server comparison lab")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    bench_parser = commands.add_parser("bench", help="measure servers x scenarios and write reports")
-    for field in config.cli_fields():
-        bench_parser.add_argument(config.flag_name(field), dest=field.name, metavar=field.metadata["metavar"],
-                                  help=f"{field.metadata['help']} (default: {config.default_text(field)})".replace("%", "%%"))
+    for name, text in (("bench", "measure servers x scenarios and write reports"),
+                       ("probe", "run the conformance probes of every server and write reports")):
+        add_options(commands.add_parser(name, help=text))
     report_parser = commands.add_parser("report", help="re-render the reports of a run from its results.json")
     report_parser.add_argument("run", type=Path, help="run folder, e.g. results/latest")
     compare_parser = commands.add_parser("compare", help="compare two runs cell by cell, judged on their repeats")
@@ -95,20 +102,24 @@ def backend_for(options: config.BenchOptions):
         raise UsageError(str(exc)) from None
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
+def cmd_measure(args: argparse.Namespace) -> int:
+    """``bench`` and ``probe``: measure into a new run folder, then print what was found."""
     options, configs = resolve(parse_options(args))
     backend = backend_for(options)
     progress = TerminalProgress(options.warmup + options.duration + CELL_OVERHEAD_S)
     interrupt_on_sigterm()
     try:
-        run_dir, run = bench.run_matrix(options, configs, backend, progress)
+        run_dir, run = COMMAND_RUNS[args.command](options, configs, backend, progress)
     except KeyboardInterrupt:
         progress.close()
         latest = options.out / "latest"
         progress.console.print(f"interrupted: the cells finished so far are in {latest.resolve()}")
         return EXIT_INTERRUPTED
     progress.close()
-    progress.console.print(summary_table(run))
+    if run.meta.get("probes"):
+        progress.console.print(probe_table(run))
+    if run.cells:
+        progress.console.print(summary_table(run))
     progress.console.print(f"reports: {run_dir / 'report.html'} and {run_dir / 'report.md'}")
     return EXIT_OK if all(cell.ok for cell in run.cells) else EXIT_FAILED_CELLS
 
@@ -143,7 +154,9 @@ def cmd_options(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"bench": cmd_bench, "report": cmd_report, "compare": cmd_compare, "options": cmd_options}
+COMMANDS = {"bench": cmd_measure, "probe": cmd_measure, "report": cmd_report, "compare": cmd_compare,
+            "options": cmd_options}
+COMMAND_RUNS = {"bench": bench.bench, "probe": bench.probe}
 
 
 def main(argv: list[str] | None = None) -> int:

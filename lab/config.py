@@ -61,13 +61,14 @@ def optional_rate(text: str) -> float | None:
     return value
 
 
-WRK_MODES = ("auto", "off")
+def one_of(*choices: str):
+    """A parser accepting only ``choices`` (e.g. ``auto``/``off``)."""
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise ConfigError(f"{text} is not one of {', '.join(choices)}")
+        return text
 
-
-def wrk_mode(text: str) -> str:
-    if text not in WRK_MODES:
-        raise ConfigError(f"{text} is not one of {', '.join(WRK_MODES)}")
-    return text
+    return parse
 
 
 def non_negative_float(text: str) -> float:
@@ -75,15 +76,6 @@ def non_negative_float(text: str) -> float:
     if value < 0:
         raise ConfigError(f"{text} is negative")
     return value
-
-
-MODES = ("local", "containers")
-
-
-def mode(text: str) -> str:
-    if text not in MODES:
-        raise ConfigError(f"{text} is not one of {', '.join(MODES)}")
-    return text
 
 
 def loopback(text: str) -> str:
@@ -108,7 +100,7 @@ def option(default, parse, help: str, metavar: str = "", default_factory=None, s
 class BenchOptions:
     """What a bench measures and how; stored whole in every result's ``meta.options``."""
 
-    mode: str = option("local", mode, "`local`: the lab starts each server as a local process; "
+    mode: str = option("local", one_of("local", "containers"), "`local`: the lab starts each server as a local process; "
                        "`containers`: the servers are the compose project's services (used by the "
                        "runner service of docker-compose.yml)", "MODE")
     servers: list[str] = option(
@@ -129,9 +121,11 @@ class BenchOptions:
     duration: float = option(8.0, non_negative_float, "measured seconds per cell", "SECONDS")
     warmup: float = option(2.0, non_negative_float, "seconds of load before measuring, not counted",
                            "SECONDS")
-    wrk: str = option("auto", wrk_mode, "peak rps with wrk on `plaintext` and `json` after locust, at "
+    wrk: str = option("auto", one_of("auto", "off"), "peak rps with wrk on `plaintext` and `json` after locust, at "
                       "the same concurrency (`auto`: where wrk is installed; `off`)", "MODE")
     wrk_duration: float = option(5.0, non_negative_float, "measured seconds of each wrk run", "SECONDS")
+    probes: str = option("off", one_of("on", "off"), "run the conformance probes before the matrix "
+                         "(`python -m lab probe` runs them alone)", "MODE")
     locust_workers: int = option(0, int, "locust worker processes on the generator CPUs, driven by a "
                                  "locust master (0 = one local locust process); in containers, the "
                                  "running `locust-worker` services are used instead", "N")

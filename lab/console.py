@@ -86,3 +86,23 @@ def fmt(value) -> str:
     if isinstance(value, float):
         return f"{value:,.3f}" if value < 10 else f"{value:,.1f}"
     return f"{value:,}"
+
+
+PROBE_STYLE = {"ok": "green", "differs": "yellow", "fails": "red", "error": "magenta"}
+
+
+def probe_table(run: Run) -> Table:
+    """Server x probe matrix: what each server did at the edges (``meta.probes``)."""
+    probes = run.meta["probes"]
+    names = list(dict.fromkeys(result["probe"] for results in probes.values() for result in results))
+    table = Table(title="conformance probes")
+    table.add_column("probe")
+    for server in probes:
+        table.add_column(server)
+    for name in names:
+        row = []
+        for results in probes.values():
+            found = [r for r in results if r["probe"] == name]
+            row.append(f"[{PROBE_STYLE.get(found[0]['outcome'], 'white')}]{found[0]['summary']}[/]" if found else "—")
+        table.add_row(name, *row)
+    return table

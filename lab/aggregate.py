@@ -12,21 +12,58 @@ from collections import Counter
 
 from lab import stats
 from lab.results import Cell, limit_for
-from lab.sampler import mean
+from lab.sampler import cpu_seconds_between, mean
 
-MEDIAN_FIGURES = ("duration_s", "rps", "server_cpu_pct", "server_rss_mb", "generator_cpu_pct",
-                  "generator_cores_busy_pct", "wrk_rps")
+#: Little's law: a closed loop of N users keeps N requests in flight (rps x mean latency = N).
+#: A cell whose achieved concurrency differs from its users by more than this is flagged.
+LITTLES_LAW_TOLERANCE_PCT = 20.0
+
+MEDIAN_FIGURES = ("duration_s", "rps", "server_cpu_pct", "server_rss_mb", "server_processes",
+                  "server_rss_per_process_mb", "cpu_us_per_request", "concurrency", "littles_law_gap_pct",
+                  "generator_cpu_pct", "generator_cores_busy_pct", "wrk_rps")
 MEDIAN_LATENCIES = ("latency_ms", "locust_latency_ms", "wrk_latency_ms")
 TOTALS = ("requests", "failures", "wrk_errors")
 FIRST_ROUND = ("samples", "csv_prefix", "wrk_note", "locust_workers")
 
 
-def round_figures(summary: dict, measured: list[dict]) -> dict:
+def cpu_us_per_request(samples: list[dict], summary: dict) -> float | None:
+    """Server CPU time (user + system, every process) per request, in µs.
+
+    The CPU seconds come from the samples that bracket the measured window, and are divided by the
+    requests sent over that same (slightly longer) interval at the window's rate.  Unlike rps, this
+    ranks efficiency even when the load generator is the limit.
+    """
+    used = cpu_seconds_between(samples, summary["measure_start"], summary["measure_end"])
+    duration = summary["measure_end"] - summary["measure_start"]
+    if not used or not summary["requests"] or used[1] <= 0:
+        return None
+    requests_in_interval = summary["requests"] / duration * used[1]
+    return round(used[0] / requests_in_interval * 1e6, 1)
+
+
+def achieved_concurrency(requests_per_s: float, latency_ms: dict | None) -> float | None:
+    """Requests in flight on average, by Little's law: arrival rate x mean time in the system."""
+    if not latency_ms or latency_ms.get("mean") is None:
+        return None
+    return round(requests_per_s * latency_ms["mean"] / 1000, 2)
+
+
+def littles_law_gap_pct(concurrency: float | None, users: int, rate: float | None) -> float | None:
+    """How far the achieved concurrency is from the users in a closed loop (None in rate mode)."""
+    if concurrency is None or rate:
+        return None
+    return round((concurrency - users) / users * 100, 1)
+
+
+def round_figures(summary: dict, measured: list[dict], samples: list[dict], users: int,
+                  rate: float | None) -> dict:
     """One round: the generator's summary and the resources sampled inside its measured window."""
     duration = summary["measure_end"] - summary["measure_start"]
     answered = summary["requests"] - summary["failures"]
     generator_cpu = mean(measured, "generator_cpu_pct")
     cores_busy = mean(measured, "generator_cores_busy_pct")
+    rss, processes = mean(measured, "server_rss_mb"), mean(measured, "server_processes")
+    concurrency = achieved_concurrency(summary["requests"] / duration, summary["latency_ms"])
     return {
         "duration_s": round(duration, 3),
         "requests": summary["requests"],
@@ -37,7 +74,12 @@ def round_figures(summary: dict, measured: list[dict]) -> dict:
         "latency_ms": summary["latency_ms"],
         "locust_latency_ms": summary["locust_latency_ms"],
         "server_cpu_pct": mean(measured, "server_cpu_pct"),
-        "server_rss_mb": mean(measured, "server_rss_mb"),
+        "server_rss_mb": rss,
+        "server_processes": processes,
+        "server_rss_per_process_mb": round(rss / processes, 1) if rss and processes else None,
+        "cpu_us_per_request": cpu_us_per_request(samples, summary),
+        "concurrency": concurrency,
+        "littles_law_gap_pct": littles_law_gap_pct(concurrency, users, rate),
         "generator_cpu_pct": generator_cpu,
         "generator_cores_busy_pct": cores_busy,
         "limit": limit_for(generator_cpu, cores_busy),

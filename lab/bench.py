@@ -162,7 +162,8 @@ def drive_load(cell: Cell, server: Server, backend: Backend, options: BenchOptio
             finally:
                 samples = sampler.stop()
     summary = json.loads(files.summary.read_text())
-    figures = round_figures(summary, window(samples, summary["measure_start"], summary["measure_end"]))
+    measured = window(samples, summary["measure_start"], summary["measure_end"])
+    figures = round_figures(summary, measured, samples, cell.users, cell.rate)
     figures["samples"] = [relative_sample(sample, started) for sample in samples]
     figures["csv_prefix"] = str(files.csv_prefix.relative_to(files.run_dir))
     return figures

@@ -17,6 +17,7 @@ import docker
 from docker.errors import DockerException
 
 from lab.results import CellFailed
+from lab.sampler import Usage
 from lab.verify import wait_until_answering
 
 PROJECT_LABEL = "com.docker.compose.project"
@@ -88,22 +89,24 @@ def memory_rss_mb(memory_stats: dict) -> float:
 
 
 class ContainerUsage:
-    """CPU% (of one core) and RSS of a container, with the same ``sample()`` as ``ProcessTree``."""
+    """CPU% (of one core), RSS and CPU seconds of a container (its cgroup: every process in it),
+    with the same ``sample()`` as ``ProcessTree``."""
 
     def __init__(self, client, container_id: str):
         self.api = client.api
         self.container_id = container_id
         self.last: tuple[int, float] | None = None
 
-    def sample(self) -> tuple[float, float]:
+    def sample(self) -> Usage:
         try:
             stats = self.api.stats(self.container_id, stream=False, one_shot=True)
         except DockerException:
-            return 0.0, 0.0
+            return Usage(0.0, 0.0, self.last[0] / 1e9 if self.last else 0.0, 0)
         usage, now = stats["cpu_stats"]["cpu_usage"]["total_usage"], time.monotonic()
         cpu = 0.0 if self.last is None else (usage - self.last[0]) / 1e9 / (now - self.last[1]) * 100
         self.last = (usage, now)
-        return cpu, memory_rss_mb(stats.get("memory_stats") or {})
+        processes = (stats.get("pids_stats") or {}).get("current") or 0
+        return Usage(cpu, memory_rss_mb(stats.get("memory_stats") or {}), usage / 1e9, processes)
 
 
 def exit_reason(container) -> str | None:

@@ -68,6 +68,11 @@ class Cell:
     locust_latency_ms: dict[str, float] | None = None
     server_cpu_pct: float | None = None
     server_rss_mb: float | None = None
+    server_processes: float | None = None
+    server_rss_per_process_mb: float | None = None
+    cpu_us_per_request: float | None = None
+    concurrency: float | None = None
+    littles_law_gap_pct: float | None = None
     generator_cpu_pct: float | None = None
     generator_cores_busy_pct: float | None = None
     limit: str | None = None

@@ -7,6 +7,7 @@ sample.  CPU% is of one core: 100 means one core fully busy.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -16,23 +17,38 @@ import psutil
 INTERVAL_S = 1.0
 
 
+@dataclasses.dataclass(frozen=True)
+class Usage:
+    """One reading of a process tree or container: CPU% of one core since the last reading, resident
+    memory, CPU seconds used so far (user + system, cumulative) and how many processes there are."""
+
+    cpu_pct: float
+    rss_mb: float
+    cpu_s: float
+    processes: int
+
+
 class ProcessTree:
-    """CPU% and RSS summed over a root process and every descendant."""
+    """Usage summed over a root process and every descendant (a master and its workers)."""
 
     def __init__(self, processes: Callable[[], list[psutil.Process]]):
         self.processes = processes
         self.known: dict[int, psutil.Process] = {}
 
-    def sample(self) -> tuple[float, float]:
-        cpu = rss = 0.0
+    def sample(self) -> Usage:
+        cpu = rss = cpu_s = 0.0
+        count = 0
         for proc in self.processes():
             tracked = self.known.setdefault(proc.pid, proc)
             try:
                 cpu += tracked.cpu_percent(None)
                 rss += tracked.memory_info().rss
+                times = tracked.cpu_times()
+                cpu_s += times.user + times.system
+                count += 1
             except psutil.Error:
                 continue
-        return cpu, rss / 2**20
+        return Usage(cpu, rss / 2**20, cpu_s, count)
 
 
 class Busiest:
@@ -45,9 +61,10 @@ class Busiest:
     def __init__(self, parts: list):
         self.parts = parts
 
-    def sample(self) -> tuple[float, float]:
-        figures = [part.sample() for part in self.parts]
-        return max(cpu for cpu, _ in figures), sum(rss for _, rss in figures)
+    def sample(self) -> Usage:
+        readings = [part.sample() for part in self.parts]
+        return Usage(max(r.cpu_pct for r in readings), sum(r.rss_mb for r in readings),
+                     sum(r.cpu_s for r in readings), sum(r.processes for r in readings))
 
 
 def cores_busy(cpus: list[int]) -> float:
@@ -77,12 +94,16 @@ class Sampler(threading.Thread):
         self.generator.sample()  # primes psutil's deltas
         cores_busy(self.generator_cpus)
         while not self.done.wait(INTERVAL_S):
-            server_cpu, server_rss = self.server.sample()
-            generator_cpu, _ = self.generator.sample()
-            self.samples.append({"at": time.time(), "server_cpu_pct": round(server_cpu, 1),
-                                 "server_rss_mb": round(server_rss, 1),
-                                 "generator_cpu_pct": round(generator_cpu, 1),
-                                 "generator_cores_busy_pct": round(cores_busy(self.generator_cpus), 1)})
+            self.record()
+        self.record()  # closes the last interval, so CPU seconds bracket the measured window
+
+    def record(self) -> None:
+        server, generator = self.server.sample(), self.generator.sample()
+        self.samples.append({"at": time.time(), "server_cpu_pct": round(server.cpu_pct, 1),
+                             "server_rss_mb": round(server.rss_mb, 1), "server_cpu_s": round(server.cpu_s, 4),
+                             "server_processes": server.processes,
+                             "generator_cpu_pct": round(generator.cpu_pct, 1),
+                             "generator_cores_busy_pct": round(cores_busy(self.generator_cpus), 1)})
 
     def stop(self) -> list[dict]:
         self.done.set()
@@ -98,3 +119,14 @@ def window(samples: list[dict], start: float, end: float) -> list[dict]:
 def mean(samples: list[dict], key: str) -> float | None:
     values = [s[key] for s in samples]
     return round(sum(values) / len(values), 1) if values else None
+
+
+def cpu_seconds_between(samples: list[dict], start: float, end: float) -> tuple[float, float] | None:
+    """Server CPU seconds used between the last sample at or before ``start`` and the first at or
+    after ``end``, and the length of that interval; None if the samples do not bracket the window."""
+    before = [s for s in samples if s["at"] <= start]
+    after = [s for s in samples if s["at"] >= end]
+    if not before or not after:
+        return None
+    first, last = before[-1], after[0]
+    return last["server_cpu_s"] - first["server_cpu_s"], last["at"] - first["at"]

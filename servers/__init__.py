@@ -86,18 +86,19 @@ def load_app(target: str):
     return getattr(importlib.import_module(module_name), attribute or "application")
 
 
-def serve_main(serve: Callable[[Callable, str, int, int], None], argv: list[str] | None = None) -> None:
-    """Command line of the servers the lab launches itself: ``--host --port --workers target``."""
+def serve_main(serve: Callable[..., None], argv: list[str] | None = None) -> None:
+    """Command line of the servers the lab launches itself: ``--host --port --workers [--variant] target``."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--variant", default="", help="a configuration of the server, e.g. threading")
     parser.add_argument("target")
     args = parser.parse_args(argv)
-    serve(load_app(args.target), args.host, args.port, args.workers)
+    serve(load_app(args.target), args.host, args.port, args.workers, args.variant)
 
 
-def own_argv(module: str, launch: Launch) -> list[str]:
+def own_argv(module: str, launch: Launch, variant: str = "") -> list[str]:
     """Command that runs one of the servers' own modules (``python -m servers.NAME ...``)."""
     return [sys.executable, "-m", module, "--host", launch.host, "--port", str(launch.port),
-            "--workers", str(launch.workers), launch.target]
+            "--workers", str(launch.workers), *(["--variant", variant] if variant else []), launch.target]

@@ -19,7 +19,7 @@ def serve_one(app, host: str, port: int, reuse_port: bool) -> None:
     bjoern.server_run(bjoern.bind_and_listen(host, port, reuse_port=reuse_port), app)
 
 
-def serve(app, host: str, port: int, workers: int) -> None:
+def serve(app, host: str, port: int, workers: int, variant: str = "") -> None:
     """Serve in this process, or fork ``workers`` processes sharing the port via SO_REUSEPORT."""
     if workers == 1:
         serve_one(app, host, port, reuse_port=False)

@@ -7,7 +7,8 @@ baseline is not dominated by log writes (the other servers do not log requests b
 """
 
 import functools
-from wsgiref.simple_server import WSGIRequestHandler, make_server
+import socketserver
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from servers import ServerConfig, own_argv, serve_main
 
@@ -17,9 +18,16 @@ class QuietHandler(WSGIRequestHandler):
         """Drop the per-request access log line."""
 
 
-def serve(app, host: str, port: int, workers: int) -> None:
-    """Serve forever on one thread; ``workers`` does not apply to this server."""
-    with make_server(host, port, app, handler_class=QuietHandler) as httpd:
+class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
+    """The standard library's documented way to get a thread per connection."""
+
+    daemon_threads = True
+
+
+def serve(app, host: str, port: int, workers: int, variant: str = "") -> None:
+    """Serve forever, on one thread or (variant ``threading``) a thread per connection."""
+    server_class = ThreadingWSGIServer if variant == "threading" else WSGIServer
+    with make_server(host, port, app, server_class=server_class, handler_class=QuietHandler) as httpd:
         httpd.serve_forever()
 
 
@@ -34,6 +42,18 @@ CONFIGS = [
             "production",
             "single-threaded with a listen backlog of 5: extra connections wait for SYN retransmits "
             "(about 1 s latency tails)",
+        ),
+        uses_workers=False,
+    ),
+    ServerConfig(
+        name="wsgiref:threading",
+        distribution="wsgiref",
+        model="one process, a new thread per connection (socketserver.ThreadingMixIn); no keep-alive",
+        command=functools.partial(own_argv, "servers.wsgiref", variant="threading"),
+        notes=(
+            "wsgiref.simple_server is the standard library's reference server, not meant for "
+            "production",
+            "threads are unbounded (one per connection) and share one core for Python code (GIL)",
         ),
         uses_workers=False,
     ),

@@ -6,7 +6,8 @@
   typical framework's per-request overhead.
 
 Both answer exactly the bodies, content types and statuses declared in :mod:`app.content`, and
-share the sign-in logic in :mod:`app.signin`.  ``app:application`` is the raw flavour.
+share the sign-in logic in :mod:`app.signin` and the workload routes' logic (``/io``, ``/cpu``,
+``/bytes/<kb>``, ``/upload``) in :mod:`app.workloads`.  ``app:application`` is the raw flavour.
 """
 
 from app.raw import application

@@ -61,3 +61,80 @@ PAGES = {
 GET_METHODS = ("GET", "HEAD")
 SIGN_PATH = "/sign"
 SIGN_METHODS = ("POST",)
+
+# --- workload routes (logic in app.workloads) ----------------------------------------------------
+#
+# Routes that make a request cost something, so servers are compared on more than "hello world":
+# waiting like a database call (/io), burning CPU (/cpu), sending a large body (/bytes/<kb>) and
+# receiving one (/upload).  Statuses, shared by every one of them:
+#
+# * 400 BAD_PARAMETER: a parameter that is not plain ASCII decimal digits, is repeated, or is out of
+#   range (over a cap, or a zero size).  Never 413 for a GET: nothing too large was *sent*.
+# * 405 with ``Allow`` for a wrong method; HEAD answers the GET's headers with no body.
+# * 404 for paths that are not exactly a route (``/io/``, ``/bytes/``, ``/bytes/1/``).
+#
+# Query strings: parameters other than the route's own are ignored; the route's parameter may
+# appear at most once (``?ms=5&ms=6`` is 400); an absent parameter takes its default.  Values are
+# percent-decoded first (``%32%30`` is 20) and leading zeros are fine (``0005`` is 5), but ``+``,
+# spaces, signs, decimals, exponents and non-ASCII digits are 400.
+
+OCTETS = "application/octet-stream"
+
+BAD_PARAMETER = b"<h3>Bad request: a parameter is malformed, repeated or out of range</h3>"
+BAD_BODY = b"<h3>Bad request: the body does not match its Content-Length</h3>"
+
+#: Status of a refused workload request: bad parameter or unusable body; upload over its cap.
+WORKLOAD_BAD_REQUEST, UPLOAD_TOO_LARGE = 400, 413
+
+IO_PATH = "/io"
+#: ``GET /io?ms=N`` sleeps N milliseconds with ``time.sleep`` (looked up at call time, so a
+#: gevent-patched server yields to its other requests), the way a database call waits, then
+#: answers ``waited N ms`` as text/plain.  N defaults to 20 and may be 0..IO_MAX_MS; above the cap,
+#: 400: the cap keeps a request from tying up a worker for long.
+IO_DEFAULT_MS = 20
+IO_MAX_MS = 1000
+
+CPU_PATH = "/cpu"
+#: ``GET /cpu?n=N`` runs N steps of a 32-bit linear congruential generator in pure Python and
+#: answers ``n=N sum=S`` (S: the sum of the generated values mod 2**32) as text/plain.  The
+#: default N costs about 1 ms of one core (timeit on the lab's 2-core machine, CPython 3.11,
+#: idle: 0.93-0.98 ms; it grows when other processes share the core); N may be 0..CPU_MAX_N
+#: (100 x the default, about 0.1 s); above, 400.
+CPU_DEFAULT_N = 8000
+CPU_MAX_N = 100 * CPU_DEFAULT_N
+#: Known results (n -> sum), so checkers need not trust the code that computes them.
+CPU_KNOWN_SUMS = {CPU_DEFAULT_N: 2641351648, 1000: 662615452, 1: 1103527590, 0: 0}
+
+BYTES_PREFIX = "/bytes/"
+#: ``GET /bytes/<kb>`` answers kb * 1024 bytes of BYTES_PATTERN repeated, as
+#: application/octet-stream; kb is 1..BYTES_MAX_KB (4 MiB).  0, over the cap or not a decimal
+#: integer: 400.
+BYTES_PATTERN = b"0123456789abcdef"
+BYTES_MAX_KB = 4096
+
+UPLOAD_PATH = "/upload"
+#: ``POST /upload`` reads the body (any Content-Type), bounded by ``CONTENT_LENGTH`` exactly as
+#: ``POST /sign`` is, and answers ``{"length": N, "sha256": "<hex>"}`` as application/json.
+#: Content-Length over UPLOAD_CAP (8 MiB): 413 before a byte is read; a server-terminated
+#: (de-chunked) body without Content-Length: read up to the cap + 1 byte, 413 past the cap;
+#: malformed Content-Length or a body shorter than announced: 400 BAD_BODY; no Content-Length on
+#: a body the server does not terminate: empty body.
+UPLOAD_CAP = 8 * 1024 * 1024
+UPLOAD_METHODS = ("POST",)
+
+
+def io_body(ms: int) -> bytes:
+    return f"waited {ms} ms".encode()
+
+
+def cpu_body(n: int, total: int) -> bytes:
+    return f"n={n} sum={total}".encode()
+
+
+def bytes_body(kb: int) -> bytes:
+    """kb KiB of the pattern (16 divides 1024, so the repetition is never cut)."""
+    return BYTES_PATTERN * (kb * 1024 // len(BYTES_PATTERN))
+
+
+def upload_body(length: int, sha256_hex: str) -> bytes:
+    return json.dumps({"length": length, "sha256": sha256_hex}).encode()

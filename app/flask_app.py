@@ -13,9 +13,12 @@ Flask/Werkzeug defaults that would make it differ from the raw flavour, and what
 * error pages: replaced by handlers returning the constants, with a sorted ``Allow`` on 405
   (Werkzeug's order comes from a set).
 
-The body of ``POST /sign`` is read straight from the WSGI environ by the shared bounded reader
-in :mod:`app.signin`, never through ``request.form``/``request.data``, so Flask never reads more
-than the cap either.  Flask upper-cases reason phrases ("404 NOT FOUND"); only the code matters.
+The bodies of ``POST /sign`` and ``POST /upload`` are read straight from the WSGI environ by the
+shared bounded reader in :mod:`app.signin`, never through ``request.form``/``request.data``, so
+Flask never reads more than the cap either.  The workload routes (:mod:`app.workloads`) parse
+their parameters from the environ (``QUERY_STRING``, ``PATH_INFO``) with the shared strict
+parsers, never through ``request.args`` or Werkzeug's converters, so both flavours agree on every
+malformed value.  Flask upper-cases reason phrases ("404 NOT FOUND"); only the code matters.
 """
 
 from flask import Flask, Response, request
@@ -23,12 +26,14 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from app import content as c
 from app.raw import allow_header
+from app import workloads
 from app.signin import sign_in
 
 application = Flask(__name__, static_folder=None)
 
-#: The only paths served, compared verbatim with PATH_INFO (see :func:`match_like_raw`).
-KNOWN_PATHS = frozenset(c.PAGES) | {c.SIGN_PATH}
+#: The only fixed paths served, compared verbatim with PATH_INFO (see :func:`match_like_raw`);
+#: ``/bytes/<kb>`` paths are recognised by :func:`app.workloads.route`.
+KNOWN_PATHS = frozenset(c.PAGES) | {c.SIGN_PATH} | frozenset(workloads.FIXED_ROUTES)
 
 
 def _html(status: int, body: bytes, headers: dict | None = None) -> Response:
@@ -62,6 +67,36 @@ def sign() -> Response:
     return _html(status, body)
 
 
+def _workload_view(answer: workloads.Handler):
+    """Build the view for one workload route: the shared answer, computed from the raw environ."""
+
+    def view(**_converted) -> Response:
+        status, content_type, body = answer(request.environ)
+        return Response(body, status=status, content_type=content_type)
+
+    return view
+
+
+for _path, (_methods, _answer) in workloads.FIXED_ROUTES.items():
+    application.add_url_rule(
+        _path,
+        endpoint=f"workload {_path}",
+        view_func=_workload_view(_answer),
+        methods=list(_methods),
+        provide_automatic_options=False,
+    )
+
+# Werkzeug's default converter matches any non-empty segment without "/", exactly the paths
+# ``workloads.route`` sends to ``bytes_answer``, which parses ``<kb>`` itself from PATH_INFO.
+application.add_url_rule(
+    c.BYTES_PREFIX + "<kb>",
+    endpoint="workload /bytes",
+    view_func=_workload_view(workloads.bytes_answer),
+    methods=list(c.GET_METHODS),
+    provide_automatic_options=False,
+)
+
+
 @application.before_request
 def match_like_raw() -> None:
     """Undo Werkzeug's leniency so a matched route means what it means in the raw flavour.
@@ -70,7 +105,8 @@ def match_like_raw() -> None:
     whatever Werkzeug matched, redirected or refused.  For an exact path Werkzeug's verdict
     stands, except that a method differing only in case is 405.
     """
-    if request.environ.get("PATH_INFO", "") not in KNOWN_PATHS:
+    path = request.environ.get("PATH_INFO", "")
+    if path not in KNOWN_PATHS and workloads.route(path) is None:
         raise NotFound()
     rule = request.url_rule
     if request.routing_exception is not None or rule is None:

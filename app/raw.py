@@ -9,6 +9,7 @@ HTTP methods are case-sensitive: ``get`` is not ``GET`` and gets 405.
 from http import HTTPStatus
 
 from app import content as c
+from app import workloads
 from app.signin import sign_in
 
 #: Status lines built once; WSGI wants "NNN Reason".
@@ -43,6 +44,12 @@ def route(method: str, path: str, environ: dict) -> Answer:
             return not_allowed(c.SIGN_METHODS)
         status, body = sign_in(environ)
         return status, c.HTML, body, []
+    workload = workloads.route(path)
+    if workload is not None:
+        methods, answer = workload
+        if method not in methods:
+            return not_allowed(methods)
+        return *answer(environ), []
     return 404, c.HTML, c.NOT_FOUND, []
 
 

@@ -5,6 +5,7 @@ Two steps, kept separate on purpose:
 * :func:`read_form_body` decides from ``CONTENT_LENGTH`` (and ``wsgi.input_terminated``) how much
   of ``wsgi.input`` may be read, and never reads more than :data:`~app.content.FORM_BODY_CAP`
   (+1 for an unsized, server-terminated body, to tell "exactly the cap" from "too much").
+  ``POST /upload`` reuses it with its own cap (:data:`~app.content.UPLOAD_CAP`).
 * :func:`check_sign_in` is pure: bytes and a Content-Type in, ``(status, body)`` out.
 
 Every refusal is a 4xx: a malformed request is the client's fault, never a 500.
@@ -32,11 +33,6 @@ Answer = tuple[int, bytes]
 BAD_FORM: Answer = (c.SIGN_BAD_FORM, c.BAD_FORM)
 TOO_LARGE: Answer = (c.SIGN_TOO_LARGE, c.TOO_LARGE)
 
-#: A Content-Length with more significant digits than this is over the cap whatever it says;
-#: checking the digit count first avoids ``int()`` on a hostile 5,000-digit value (which Python
-#: refuses with ValueError since 3.11's integer string conversion limit).
-_MAX_LENGTH_DIGITS = len(str(c.FORM_BODY_CAP))
-
 
 class Rejected(Exception):
     """Raised while reading the body when the request must be refused; carries the answer."""
@@ -55,8 +51,10 @@ def sign_in(environ: dict) -> Answer:
     return check_sign_in(body, environ.get("CONTENT_TYPE", ""))
 
 
-def read_form_body(environ: dict) -> bytes:
-    """Return the request body, reading at most the cap; raise :class:`Rejected` otherwise.
+def read_form_body(environ: dict, cap: int = c.FORM_BODY_CAP) -> bytes:
+    """Return the request body, reading at most ``cap``; raise :class:`Rejected` otherwise.
+
+    ``cap`` defaults to the form's; ``POST /upload`` (:mod:`app.workloads`) passes its own.
 
     An over-cap ``Content-Length`` is refused before a single byte is read.  Without a
     Content-Length the body is empty, unless the server says it de-chunked the body and will
@@ -64,13 +62,15 @@ def read_form_body(environ: dict) -> bytes:
     to know the body is too large.
     """
     stream = environ["wsgi.input"]
-    declared = environ.get("CONTENT_LENGTH", "").strip()
+    # Only HTTP's optional whitespace (SP, HTAB) around the digits: str.strip() would also drop
+    # "\x0c", "\x1c", "\x85", "\xa0"... and accept "\x0c32" as 32, or take "\xa0" for no length.
+    declared = environ.get("CONTENT_LENGTH", "").strip(" \t")
     if not declared:
         if environ.get("wsgi.input_terminated"):
-            return _read_terminated(stream)
+            return _read_terminated(stream, cap)
         return b""
-    length = _parse_length(declared)
-    if length > c.FORM_BODY_CAP:
+    length = _parse_length(declared, cap)
+    if length > cap:
         raise Rejected(TOO_LARGE)
     body = _read(stream, length)
     if len(body) != length:
@@ -78,20 +78,23 @@ def read_form_body(environ: dict) -> bytes:
     return body
 
 
-def _parse_length(declared: str) -> int:
+def _parse_length(declared: str, cap: int) -> int:
     """Parse a Content-Length strictly (ASCII digits only); hopelessly long values count as over the cap."""
     if not (declared.isascii() and declared.isdigit()):
         raise Rejected(BAD_FORM)
     significant = declared.lstrip("0") or "0"
-    if len(significant) > _MAX_LENGTH_DIGITS:
-        return c.FORM_BODY_CAP + 1
+    # More significant digits than the cap has means over the cap whatever it says; checking the
+    # count first avoids ``int()`` on a hostile 5,000-digit value (which Python refuses with
+    # ValueError since 3.11's integer string conversion limit).
+    if len(significant) > len(str(cap)):
+        return cap + 1
     return int(significant)
 
 
-def _read_terminated(stream) -> bytes:
+def _read_terminated(stream, cap: int) -> bytes:
     """Read a server-terminated (de-chunked) body: cap + 1 bytes at most, 413 if it got that far."""
-    body = _read(stream, c.FORM_BODY_CAP + 1)
-    if len(body) > c.FORM_BODY_CAP:
+    body = _read(stream, cap + 1)
+    if len(body) > cap:
         raise Rejected(TOO_LARGE)
     return body
 

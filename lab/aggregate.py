@@ -116,3 +116,28 @@ def apply_rounds(cell: Cell) -> None:
                    "p99": stats.spread([(r.get("latency_ms") or {}).get("p99") for r in rounds]),
                    "wrk_rps": stats.spread([r.get("wrk_rps") for r in rounds])}
     cell.noisy = stats.is_noisy(cell.spread["rps"])
+
+
+def noise_floor(cells: list[Cell]) -> dict | None:
+    """The run's noise floor: how far apart the A/A pair (one cell measured twice) came out.
+
+    Differences between servers smaller than this are not evidence of anything.
+    """
+    twins = [cell for cell in cells if cell.aa_twin and cell.ok]
+    if not twins:
+        return None
+    twin = twins[0]
+    originals = [cell for cell in cells if not cell.aa_twin and cell.ok and
+                 (cell.server, cell.scenario, cell.users, cell.workers, cell.threads) ==
+                 (twin.server, twin.scenario, twin.users, twin.workers, twin.threads)]
+    if not originals:
+        return None
+    original = originals[0]
+
+    def gap(a: float | None, b: float | None) -> float | None:
+        return round(abs(a - b) / ((a + b) / 2) * 100, 2) if a and b else None
+
+    return {"server": twin.server, "scenario": twin.scenario, "users": twin.users,
+            "rps_diff_pct": gap(original.rps, twin.rps),
+            "p99_diff_pct": gap((original.latency_ms or {}).get("p99"), (twin.latency_ms or {}).get("p99")),
+            "cpu_us_per_request_diff_pct": gap(original.cpu_us_per_request, twin.cpu_us_per_request)}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 import sys
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from lab import metadata, report, wrk
-from lab.aggregate import apply_rounds, round_figures
+from lab.aggregate import apply_rounds, noise_floor, round_figures
 from lab.config import BenchOptions
 from lab.process import Child, ProcessError, leftovers
 from lab.results import Cell, CellFailed, Run, hand_over, new_run_dir, point_latest, save
@@ -57,7 +58,8 @@ class Backend(Protocol):
 
     environment: str
 
-    def server(self, config: ServerConfig, options: BenchOptions, log_path: Path, run_dir: Path) -> Server: ...
+    def server(self, config: ServerConfig, options: BenchOptions, workers: int, threads: int, log_path: Path,
+               run_dir: Path) -> Server: ...
     def locust_workers(self, options: BenchOptions, files: CellFiles): ...  # context manager of usages
     def describe(self) -> dict: ...
     def finish(self) -> None: ...
@@ -68,19 +70,29 @@ class CellPlan:
     config: ServerConfig
     scenario: str
     users: int
+    workers: int
+    threads: int
+    twin: bool = False  # the A/A twin of another cell
+
+
+def settings(config: ServerConfig, options: BenchOptions) -> list[tuple[int, int]]:
+    """The (workers, threads) steps a configuration has: a sweep only varies what it uses."""
+    workers = options.workers if config.uses_workers else [1]
+    threads = options.threads if config.uses_threads else [1]
+    return [(w, t) for w in workers for t in threads]
 
 
 def plan(options: BenchOptions, configs: dict[str, ServerConfig]) -> list[CellPlan]:
-    """Every server x scenario x concurrency step, server by server."""
-    return [CellPlan(configs[name], scenario, users) for name in options.servers
+    """Every configuration x its settings x scenario x concurrency step, server by server."""
+    return [CellPlan(configs[name], scenario, users, workers, threads) for name in options.servers
+            for workers, threads in settings(configs[name], options)
             for scenario in options.scenarios for users in options.users]
 
 
 def new_cell(cell_plan: CellPlan, options: BenchOptions) -> Cell:
-    config = cell_plan.config
-    return Cell(server=config.name, scenario=cell_plan.scenario, app=options.app, users=cell_plan.users,
-                rate=options.rate, workers=options.workers if config.uses_workers else 1,
-                threads=options.threads if config.uses_threads else 1, server_model=config.model)
+    return Cell(server=cell_plan.config.name, scenario=cell_plan.scenario, app=options.app,
+                users=cell_plan.users, rate=options.rate, workers=cell_plan.workers, threads=cell_plan.threads,
+                server_model=cell_plan.config.model, aa_twin=cell_plan.twin)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,7 +106,9 @@ class CellFiles:
     def create(cls, cell: Cell, round_no: int, run_dir: Path) -> CellFiles:
         for folder in ("logs", "locust"):
             (run_dir / folder).mkdir(exist_ok=True)
-        return cls(run_dir, f"{cell.server.replace(':', '-')}__{cell.scenario}__u{cell.users}__r{round_no}")
+        name = f"{cell.server.replace(':', '-')}__w{cell.workers}t{cell.threads}__{cell.scenario}__u{cell.users}"
+        name += "__aa" if cell.aa_twin else ""
+        return cls(run_dir, f"{name}__r{round_no}")
 
     def log(self, kind: str) -> Path:
         """``server``, ``locust``, ``wrk`` or ``locust-worker<i>``."""
@@ -115,7 +129,8 @@ def measure_round(cell: Cell, cell_plan: CellPlan, round_no: int, options: Bench
     files = CellFiles.create(cell, round_no, run_dir)
     try:
         progress.stage("starting the server")
-        server = backend.server(cell_plan.config, options, files.log("server"), run_dir)
+        server = backend.server(cell_plan.config, options, cell.workers, cell.threads, files.log("server"),
+                                run_dir)
         cell.server_command = server.command
         with server:
             progress.stage("verifying every route")
@@ -209,30 +224,52 @@ def reap_leftovers(run_dir: Path) -> int:
 
 def cell_label(cell: Cell, round_no: int, options: BenchOptions) -> str:
     """``gunicorn × json`` plus the users step and round when there are several."""
-    label = f"{cell.server} × {cell.scenario}"
+    label = f"{cell.server} × {cell.scenario}" + (" (A/A twin)" if cell.aa_twin else "")
+    if len(options.workers) > 1 or len(options.threads) > 1:
+        label = f"{cell.server} ({cell.workers} workers × {cell.threads} threads) × {cell.scenario}"
     if len(options.users) > 1:
         label += f", {cell.users} users"
     return label + (f", round {round_no}/{options.repeat}" if options.repeat > 1 else "")
+
+
+def with_aa_twin(plans: list[CellPlan], options: BenchOptions) -> list[CellPlan]:
+    """With repeats, the first cell is planned twice (an A/A pair): their difference is the run's
+    noise floor, the smallest difference between two cells that can mean anything."""
+    if options.repeat < 2 or not plans:
+        return plans
+    return [*plans, dataclasses.replace(plans[0], twin=True)]
+
+
+def round_order(count: int, round_no: int, options: BenchOptions) -> list[int]:
+    """Plan order for a single round; with repeats a fresh order per round from the recorded seed,
+    so slow drift on a shared machine does not favour whichever server runs first."""
+    order = list(range(count))
+    if options.repeat > 1:
+        random.Random(f"{options.seed}:{round_no}").shuffle(order)
+    return order
 
 
 def run_rounds(run: Run, plans: list[CellPlan], options: BenchOptions, backend: Backend, run_dir: Path,
                progress: Progress) -> None:
     """``--repeat`` rounds of the matrix; a cell joins ``run.cells`` once its first round is done.
 
-    A cell that failed is not measured again in later rounds: it stays failed with its reason.
+    ``run.cells`` keeps the plan's order whatever order the rounds ran in.  A cell that failed is
+    not measured again in later rounds: it stays failed with its reason.
     """
-    total = len(plans) * options.repeat
+    plans = with_aa_twin(plans, options)
+    cells: dict[int, Cell] = {}
+    done, total = 0, len(plans) * options.repeat
     for round_no in range(1, options.repeat + 1):
-        for index, cell_plan in enumerate(plans):
-            first = round_no == 1
-            cell = new_cell(cell_plan, options) if first else run.cells[index]
-            if not first and not cell.ok:
+        for index in round_order(len(plans), round_no, options):
+            cell = cells.get(index) or new_cell(plans[index], options)
+            done += 1
+            if not cell.ok and round_no > 1:
                 continue
-            progress.cell_started((round_no - 1) * len(plans) + index + 1, total,
-                                  cell_label(cell, round_no, options))
-            measure_round(cell, cell_plan, round_no, options, backend, run_dir, progress)
-            if first:
-                run.cells.append(cell)
+            progress.cell_started(done, total, cell_label(cell, round_no, options))
+            measure_round(cell, plans[index], round_no, options, backend, run_dir, progress)
+            cells[index] = cell
+            run.cells = [cells[i] for i in sorted(cells)]
+            run.meta["noise_floor"] = noise_floor(run.cells)
             save(run, run_dir)
             progress.cell_finished(cell)
 

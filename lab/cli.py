@@ -73,7 +73,7 @@ def parse_options(args: argparse.Namespace) -> config.BenchOptions:
 def resolve(options: config.BenchOptions) -> tuple[config.BenchOptions, dict]:
     configs = servers.discover()
     try:
-        resolved = config.resolve(options, list(configs), servers.default_names(), list(config.DEFAULT_SCENARIOS))
+        resolved = config.resolve(options, list(configs), servers.default_names(), list(config.KNOWN_SCENARIOS))
     except config.ConfigError as exc:
         raise UsageError(str(exc)) from None
     return resolved, configs

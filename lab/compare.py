@@ -72,7 +72,7 @@ FIGURES = {
 ONLY_IN_A = "only in A"
 ONLY_IN_B = "only in B"
 
-Key = tuple  # (server, scenario, app, users, rate)
+Key = tuple  # (server, scenario, app, users, rate, workers, threads, aa_twin)
 
 
 # --------------------------------------------------------------------------------------------
@@ -81,8 +81,8 @@ Key = tuple  # (server, scenario, app, users, rate)
 
 
 def cell_key(cell: Cell) -> Key:
-    """What makes two cells the same measurement: server, scenario, app and the load applied."""
-    return (cell.server, cell.scenario, cell.app, cell.users, cell.rate)
+    """What makes two cells the same measurement: server and its settings, scenario, app, load."""
+    return (cell.server, cell.scenario, cell.app, cell.users, cell.rate, cell.workers, cell.threads, cell.aa_twin)
 
 
 def index_cells(run: Run) -> tuple[dict[Key, Cell], list[Key]]:
@@ -158,9 +158,9 @@ def pair_cells(run_a: Run, run_b: Run) -> list[Pair]:
     servers = _unique(_order(run_a, "servers", "server") + _order(run_b, "servers", "server"))
 
     def position(key: Key) -> tuple:
-        server, scenario, app, users, rate = key
-        return (scenarios.index(scenario), servers.index(server), app, users or 0,
-                -1 if rate is None else rate)
+        server, scenario, app, users, rate, workers, threads, twin = key
+        return (scenarios.index(scenario), servers.index(server), workers or 0, threads or 0, twin, app,
+                users or 0, -1 if rate is None else rate)
 
     keys = sorted(set(cells_a) | set(cells_b), key=position)
     return [Pair(key, cells_a.get(key), cells_b.get(key)) for key in keys]
@@ -296,7 +296,7 @@ def figure_columns(pair: Pair, name: str) -> dict:
 
 def pair_row(pair: Pair) -> dict:
     """One row of a scenario's table."""
-    server, _scenario, app, users, rate = pair.key
+    server, _scenario, app, users, rate, *_ = pair.key
     rps = figure_columns(pair, "rps")
     if pair.generator_bound:
         rps["class"] = "none"  # a generator's change must not be coloured as a server's win or loss
@@ -402,7 +402,7 @@ def duplicate_notes(run: Run, side: str) -> list[str]:
     """Keys a run holds more than once: only the first cell of each is compared."""
     _, duplicates = index_cells(run)
     return [f"run {side} holds {server} / {scenario} / {app} / {format_load(users, rate)} more than once; "
-            f"only its first cell is compared" for server, scenario, app, users, rate in duplicates]
+            f"only its first cell is compared" for server, scenario, app, users, rate, *_ in duplicates]
 
 
 def context(run_a: Run, run_b: Run, dir_a: Path, dir_b: Path) -> dict:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import random
 from pathlib import Path
 
-from loadtests import NAMES as DEFAULT_SCENARIOS
+from loadtests import DEFAULT as DEFAULT_SCENARIOS
+from loadtests import NAMES as KNOWN_SCENARIOS
 
 
 class ConfigError(Exception):
@@ -49,6 +51,13 @@ def positive_int(text: str) -> int:
 def positive_ints(text: str) -> list[int]:
     """``"1,8,32"`` -> ``[1, 8, 32]``, sorted and without duplicates."""
     return sorted({positive_int(item) for item in csv_list(text)})
+
+
+def non_negative_ints(text: str) -> list[int]:
+    values = sorted({int(item) for item in csv_list(text)})
+    if values[0] < 0:
+        raise ConfigError(f"{text} has a negative number")
+    return values
 
 
 def optional_rate(text: str) -> float | None:
@@ -116,8 +125,11 @@ class BenchOptions:
     rate: float | None = option(None, optional_rate, "fixed arrival rate in requests/s for all users "
                                 "together (open loop, latency from each request's intended start); "
                                 "`off` = closed loop with no wait time", "RPS", shown="off")
-    repeat: int = option(1, positive_int, "rounds of the whole matrix; figures are medians with min-max "
-                         "and CV", "N")
+    repeat: int = option(1, positive_int, "rounds of the whole matrix, each in a freshly shuffled order, "
+                         "plus an A/A twin of the first cell for the noise floor; figures are medians "
+                         "with min-max and CV", "N")
+    seed: int | None = option(None, int, "seed of the shuffled round order (recorded in the results)",
+                              "N", shown="random")
     duration: float = option(8.0, non_negative_float, "measured seconds per cell", "SECONDS")
     warmup: float = option(2.0, non_negative_float, "seconds of load before measuring, not counted",
                            "SECONDS")
@@ -129,10 +141,12 @@ class BenchOptions:
     locust_workers: int = option(0, int, "locust worker processes on the generator CPUs, driven by a "
                                  "locust master (0 = one local locust process); in containers, the "
                                  "running `locust-worker` services are used instead", "N")
-    workers: int = option(0, int, "worker processes for servers that fork "
-                          "(0 = one per CPU of the server's CPU set)", "N")
-    threads: int = option(4, positive_int, "threads per worker for threaded servers "
-                          "(waitress, gunicorn:gthread)", "N")
+    workers: list[int] = option(None, non_negative_ints, "worker processes for servers that fork; "
+                                "several (`1,2,4`) sweep them (0 = one per CPU of the server's CPU set)",
+                                "N[,N]", default_factory=lambda: [0])
+    threads: list[int] = option(None, positive_ints, "threads per worker for threaded servers "
+                                "(waitress, gunicorn:gthread); several (`1,4,16`) sweep them", "N[,N]",
+                                default_factory=lambda: [4])
     server_cpus: list[int] = option(None, cpu_list, "CPUs the server is pinned to", "LIST",
                                     default_factory=list, shown="first half of the CPUs")
     generator_cpus: list[int] = option(None, cpu_list, "CPUs locust is pinned to", "LIST",
@@ -209,8 +223,10 @@ def resolve(options: BenchOptions, known_servers: list[str], default_servers: li
     if options.rate and options.locust_workers:
         raise ConfigError("--rate drives users from one locust process; it cannot be combined with "
                           "--locust-workers")
-    workers = options.workers or len(server_cpus) or 1
-    if workers < 1:
-        raise ConfigError("--workers must be 0 (one per server CPU) or more")
+    workers = sorted({count or len(server_cpus) or 1 for count in options.workers})
+    if options.mode == "containers" and (len(workers) > 1 or len(options.threads) > 1):
+        raise ConfigError("--workers and --threads sweeps need local servers: a container's command "
+                          "fixes them")
+    seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**32)
     return dataclasses.replace(options, servers=servers, server_cpus=server_cpus,
-                               generator_cpus=generator_cpus, workers=workers)
+                               generator_cpus=generator_cpus, workers=workers, seed=seed)

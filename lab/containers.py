@@ -190,7 +190,8 @@ class ContainerBackend:
     def __init__(self):
         self.project = Project()
 
-    def server(self, config, options, log_path, run_dir) -> ContainerServer:
+    def server(self, config, options, workers, threads, log_path, run_dir) -> ContainerServer:
+        """The service's container; its command fixed workers and threads (the cell records them)."""
         return ContainerServer(self.project, config, options)
 
     def describe(self) -> dict:

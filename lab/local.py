@@ -29,13 +29,15 @@ def free_port(host: str) -> int:
 class LocalServer:
     """Started pinned to the server CPUs on entry, answering once entered, stopped on exit."""
 
-    def __init__(self, config: ServerConfig, options, log_path, run_dir):
+    def __init__(self, config: ServerConfig, options, log_path, run_dir, workers: int | None = None,
+                 threads: int | None = None):
         reason = config.unavailable_reason()
         if reason:
             raise CellFailed(reason)
         self.options, self.log_path, self.run_dir = options, log_path, run_dir
-        self.launch = Launch(wsgi_target(options.app), options.host, free_port(options.host), options.workers,
-                             options.threads)
+        workers = options.workers[0] if workers is None else workers  # the first step of any sweep
+        threads = options.threads[0] if threads is None else threads
+        self.launch = Launch(wsgi_target(options.app), options.host, free_port(options.host), workers, threads)
         self.host, self.port = self.launch.host, self.launch.port
         self.command = config.argv(self.launch)
         self.child: Child | None = None
@@ -71,8 +73,8 @@ class LocalBackend:
 
     environment = "local"
 
-    def server(self, config: ServerConfig, options, log_path, run_dir) -> LocalServer:
-        return LocalServer(config, options, log_path, run_dir)
+    def server(self, config: ServerConfig, options, workers: int, threads: int, log_path, run_dir) -> LocalServer:
+        return LocalServer(config, options, log_path, run_dir, workers, threads)
 
     def describe(self) -> dict:
         return {}

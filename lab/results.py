@@ -53,6 +53,7 @@ class Cell:
     error: str | None = None
     users: int = 0
     rate: float | None = None
+    aa_twin: bool = False
     locust_workers: int = 0
     workers: int = 0
     threads: int = 0

@@ -26,7 +26,7 @@ def spread(values: list[float]) -> dict | None:
         return None
     mean = statistics.fmean(values)
     cv = statistics.stdev(values) / mean * 100 if len(values) > 1 and mean else None
-    return {"n": len(values), "median": statistics.median(values), "min": min(values), "max": max(values),
+    return {"n": len(values), "median": round(statistics.median(values), 3), "min": min(values), "max": max(values),
             "cv_pct": None if cv is None else round(cv, 2)}
 
 

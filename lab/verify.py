@@ -9,6 +9,7 @@ warnings and shown in the report.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import http.client
 import socket
 import time
@@ -29,6 +30,8 @@ class Expectation:
     content_type: str | None = content.HTML
     form: bytes | None = None
     allow: str | None = None
+    #: A request body sent as ``application/octet-stream`` (``form`` is sent as a form instead).
+    data: bytes | None = None
 
     @property
     def label(self) -> str:
@@ -37,6 +40,36 @@ class Expectation:
 
 def form(username: str, password: str) -> bytes:
     return f"username={username}&password={password}".encode()
+
+
+#: The body ``POST /upload`` is checked with: 4 KiB holding every byte value, so a server that
+#: mangles any byte (or stops early) changes the SHA-256.
+UPLOAD_SAMPLE = bytes(range(256)) * 16
+#: A short ``/io`` wait and a second ``/cpu`` size besides the default, to keep verify fast.
+VERIFY_IO_MS = 5
+VERIFY_CPU_N = 1000
+
+
+def workload_expectations() -> list[Expectation]:
+    """The workload routes, each once with a known answer, and one error each."""
+    default_n = content.CPU_DEFAULT_N
+    upload_answer = content.upload_body(len(UPLOAD_SAMPLE), hashlib.sha256(UPLOAD_SAMPLE).hexdigest())
+    return [
+        Expectation("GET", f"{content.IO_PATH}?ms={VERIFY_IO_MS}", 200, content.io_body(VERIFY_IO_MS),
+                    content.TEXT),
+        Expectation("GET", f"{content.IO_PATH}?ms=abc", 400, content.BAD_PARAMETER),
+        Expectation("GET", content.CPU_PATH, 200,
+                    content.cpu_body(default_n, content.CPU_KNOWN_SUMS[default_n]), content.TEXT),
+        Expectation("GET", f"{content.CPU_PATH}?n={VERIFY_CPU_N}", 200,
+                    content.cpu_body(VERIFY_CPU_N, content.CPU_KNOWN_SUMS[VERIFY_CPU_N]), content.TEXT),
+        Expectation("GET", f"{content.CPU_PATH}?n={content.CPU_MAX_N + 1}", 400, content.BAD_PARAMETER),
+        Expectation("GET", f"{content.BYTES_PREFIX}1", 200, content.bytes_body(1), content.OCTETS),
+        Expectation("GET", f"{content.BYTES_PREFIX}64", 200, content.bytes_body(64), content.OCTETS),
+        Expectation("GET", f"{content.BYTES_PREFIX}0", 400, content.BAD_PARAMETER),
+        Expectation("POST", content.UPLOAD_PATH, 200, upload_answer, content.JSON, data=UPLOAD_SAMPLE),
+        Expectation("GET", content.UPLOAD_PATH, 405, content.METHOD_NOT_ALLOWED,
+                    allow=", ".join(content.UPLOAD_METHODS)),
+    ]
 
 
 def expectations() -> list[Expectation]:
@@ -52,7 +85,7 @@ def expectations() -> list[Expectation]:
         Expectation("GET", content.SIGN_PATH, 405, content.METHOD_NOT_ALLOWED,
                     allow=", ".join(content.SIGN_METHODS)),
     ]
-    return checks
+    return checks + workload_expectations()
 
 
 @dataclasses.dataclass
@@ -68,11 +101,21 @@ class Verification:
         return dataclasses.asdict(self)
 
 
-def send(host: str, port: int, check: Expectation) -> http.client.HTTPResponse:
+def send(host: str, port: int, check: Expectation) -> tuple[http.client.HTTPResponse, bytes]:
+    """One request on its own connection, closed afterwards (an idle keep-alive connection left
+    open would hold up a graceful shutdown of the server)."""
     conn = http.client.HTTPConnection(host, port, timeout=TIMEOUT_S)
-    headers = {"Content-Type": content.FORM} if check.form is not None else {}
-    conn.request(check.method, check.path, body=check.form, headers=headers)
-    return conn.getresponse()
+    body, headers = None, {}
+    if check.form is not None:
+        body, headers = check.form, {"Content-Type": content.FORM}
+    elif check.data is not None:
+        body, headers = check.data, {"Content-Type": content.OCTETS}
+    try:
+        conn.request(check.method, check.path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response, response.read()
+    finally:
+        conn.close()
 
 
 def compare(check: Expectation, response: http.client.HTTPResponse, body: bytes) -> list[str]:
@@ -98,8 +141,7 @@ def verify(host: str, port: int) -> Verification:
     result = Verification()
     for check in expectations():
         try:
-            response = send(host, port, check)
-            body = response.read()
+            response, body = send(host, port, check)
         except (OSError, http.client.HTTPException) as exc:
             result.problems.append(f"{check.label}: no valid answer ({exc.__class__.__name__}: {exc})")
             continue
@@ -118,8 +160,11 @@ def wait_until_answering(host: str, port: int, deadline: float, still_running) -
             with socket.create_connection((host, port), timeout=0.5):
                 pass
             conn = http.client.HTTPConnection(host, port, timeout=2)
-            conn.request("GET", "/plaintext")
-            conn.getresponse().read()
+            try:
+                conn.request("GET", "/plaintext")
+                conn.getresponse().read()
+            finally:
+                conn.close()
             return
         except (OSError, http.client.HTTPException):
             if not still_running():

@@ -206,7 +206,7 @@ def test_a_server_whose_port_is_taken_fails_with_the_reason(tmp_path, monkeypatc
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         monkeypatch.setattr(local, "free_port", lambda host: taken.getsockname()[1])
-        options = BenchOptions(server_cpus=[0], workers=1, start_timeout=10)
+        options = BenchOptions(server_cpus=[0], workers=[1], start_timeout=10)
         server = local.LocalServer(servers.discover()["bjoern"], options, tmp_path / "log", tmp_path)
         with pytest.raises(CellFailed, match="Address already in use"):
             with server:

@@ -49,7 +49,8 @@ def cell(server: str, rps: list[float] | None, p99: list[float] | None = None, s
          limit: str = "server", error: str | None = None, **extra) -> Cell:
     """A cell whose top-level figures are the medians of its repeats, as the bench records them."""
     if error is not None:
-        return Cell(server=server, scenario=scenario, app="raw", status="failed", error=error, users=32, **extra)
+        return Cell(server=server, scenario=scenario, app="raw", status="failed", error=error, users=32,
+                    workers=1, threads=4, **extra)
     p99 = p99 or [1.0] * len(rps)
     spread = {"rps": stats.spread(rps), "p99": stats.spread(p99)}
     return Cell(server=server, scenario=scenario, app="raw", status="ok", users=32, limit=limit,
@@ -318,11 +319,11 @@ def test_ignored_options_do_not_warn(tmp_path):
     assert "environments differ" not in md
 
 
-def test_cell_settings_difference_is_noted(tmp_path):
+def test_cells_with_other_workers_are_other_measurements(tmp_path):
     b = run_b()
-    b.cells[0].workers = 4
+    b.cells[0].workers = 4  # a --workers sweep step: not the same configuration as 1 worker
     md, _html, _ = write(tmp_path, run_a(), b)
-    assert "workers differs: 1 → 4" in md_rows(md, "plaintext")["gunicorn"]["Notes"]
+    assert "only in A" in md and "only in B" in md
 
 
 def test_schema_1_cells_without_spread(tmp_path):

@@ -1,0 +1,111 @@
+"""The sweep report opened in a real browser: headless Chromium parses it, draws it, and logs nothing.
+
+``report.html`` has no script, so the DOM Chromium builds must hold every chart the report made,
+each inside its own ``<figure>``, and the console must stay silent.  Chromium's own noise on a
+machine without a desktop session (D-Bus, GPU, VA-API, sandbox warnings) does not concern the page
+and is ignored; console messages, uncaught exceptions and errors that name the page are not.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from lab import report
+from lab.results import load
+
+SWEEP = Path(__file__).parent / "data" / "sweep_run"
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+TIMEOUT_S = 120
+WINDOW = (1400, 6000)
+
+#: Log lines about the page itself: console output (``INFO:CONSOLE``), uncaught exceptions, and
+#: errors from Blink, V8 or the renderer (the page's parser, script engine and layout).
+PAGE_ERROR = re.compile(r"CONSOLE|Uncaught|:ERROR:[^\]]*(blink|v8|renderer|content/renderer)", re.I)
+
+
+def chromium() -> str:
+    for name in BROWSERS:
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.skip("chromium not installed: apt-get install chromium")
+
+
+def run_chromium(url: str, profile: Path, *flags: str) -> subprocess.CompletedProcess:
+    """Headless Chromium on ``url`` with its own throw-away profile, bounded by ``TIMEOUT_S``."""
+    argv = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}",
+            "--no-first-run", "--no-default-browser-check", *flags, url]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT_S)
+
+
+def page_errors(stderr: str, page: Path) -> list[str]:
+    """Lines of Chromium's log that concern the page: see ``PAGE_ERROR``, plus any error naming it."""
+    return [line for line in stderr.splitlines()
+            if PAGE_ERROR.search(line) or (":ERROR:" in line and (page.name in line or page.as_uri() in line))]
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    return struct.unpack(">II", head[16:24])
+
+
+@pytest.fixture(scope="module")
+def sweep_report(tmp_path_factory) -> tuple[Path, int]:
+    """The sweep fixture rendered into a temporary run folder, and how many charts it made."""
+    run_dir = tmp_path_factory.mktemp("browser") / "run"
+    shutil.copytree(SWEEP, run_dir)
+    report.write_reports(run_dir)
+    charts = report.chart_count(report.charts(load(run_dir)))
+    assert charts == 10  # per scenario: 2 sweep curves, throughput and latency bars, 1 timeline
+    return run_dir / "report.html", charts
+
+
+def test_every_chart_is_in_the_dom_inside_its_figure(sweep_report, tmp_path):
+    page, charts = sweep_report
+    result = run_chromium(page.as_uri(), tmp_path / "profile", "--dump-dom")
+    assert result.returncode == 0, result.stderr[-3000:]
+    dom = result.stdout
+    assert dom.lstrip().lower().startswith("<!doctype html>") or dom.lstrip().startswith("<html")
+    assert "Scenario" in dom and 'id="scenario-signin"' in dom
+    assert len(re.findall(r"<svg\b", dom)) == charts
+    figures = re.findall(r"<figure\b[^>]*>(.*?)</figure>", dom, flags=re.S)
+    assert len(figures) == charts
+    for figure in figures:
+        assert len(re.findall(r"<svg\b", figure)) == 1
+        assert re.search(r"<figcaption>.+?</figcaption>", figure, flags=re.S)
+        assert "</svg>" in figure  # the whole chart was parsed, not cut short
+    labels = re.findall(r'<svg\b[^>]*aria-label="([^"]+)"', dom)
+    assert len(labels) == charts
+    assert "signin: throughput by concurrent users, per server" in labels
+
+
+def test_page_renders_without_console_errors(sweep_report, tmp_path):
+    page, _ = sweep_report
+    shot = page.parent / "report.png"
+    result = run_chromium(page.as_uri(), tmp_path / "profile", "--enable-logging=stderr", "--v=0",
+                          f"--screenshot={shot}", f"--window-size={WINDOW[0]},{WINDOW[1]}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert page_errors(result.stderr, page) == []
+    assert shot.is_file()
+    assert png_size(shot) == WINDOW
+    assert shot.stat().st_size > 100_000  # a blank page of this size compresses to a few kB
+
+
+def test_the_console_check_catches_a_page_error(tmp_path):
+    """The filter above is not vacuous: a page that logs and throws is caught, by these lines."""
+    page = tmp_path / "broken.html"
+    page.write_text('<!DOCTYPE html><html><body><svg width="9" height="9"></svg>'
+                    '<script>console.error("broken chart"); notDefined();</script></body></html>')
+    result = run_chromium(page.as_uri(), tmp_path / "profile", "--enable-logging=stderr", "--v=0",
+                          f"--screenshot={tmp_path / 'broken.png'}", "--window-size=400,300")
+    errors = page_errors(result.stderr, page)
+    assert any("broken chart" in line for line in errors), result.stderr[-3000:]
+    assert any("Uncaught ReferenceError" in line for line in errors), result.stderr[-3000:]

@@ -159,8 +159,12 @@ def test_sweep_with_repeats_and_wrk_peak(lab, tmp_path):
                  "--wrk-duration", "2", "--servers", "waitress", "--scenarios", "plaintext,home",
                  "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
-    cells = results_of(tmp_path)["cells"]
+    doc = results_of(tmp_path)
+    *cells, twin = doc["cells"]
     assert [(c["scenario"], c["users"]) for c in cells] == [("plaintext", 1), ("plaintext", 4), ("home", 1), ("home", 4)]
+    assert twin["aa_twin"] and (twin["scenario"], twin["users"]) == ("plaintext", 1), "the first cell, twice"
+    assert doc["meta"]["noise_floor"]["rps_diff_pct"] is not None
+    assert isinstance(doc["meta"]["options"]["seed"], int)
     for cell in cells:
         assert cell["status"] == "ok" and len(cell["repeats"]) == 2
         spread = cell["spread"]["rps"]

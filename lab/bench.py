@@ -21,7 +21,7 @@ from typing import Protocol
 from lab import metadata, report, wrk
 from lab.aggregate import apply_rounds, noise_floor, round_figures
 from lab.config import BenchOptions
-from lab.process import Child, ProcessError, leftovers
+from lab.process import Child, ProcessError, leftovers, wait_for
 from lab.results import Cell, CellFailed, Run, hand_over, new_run_dir, point_latest, save
 from lab.sampler import Busiest, ProcessTree, Sampler, window
 from lab.verify import verify
@@ -173,7 +173,7 @@ def drive_load(cell: Cell, server: Server, backend: Backend, options: BenchOptio
             sampler = Sampler(server.usage, generator_usage, options.generator_cpus)
             sampler.start()
             try:
-                wait_for_generator(generator, server, options.warmup + options.duration + GENERATOR_GRACE_S)
+                wait_for(generator, "locust", server, options.warmup + options.duration + GENERATOR_GRACE_S)
             finally:
                 samples = sampler.stop()
     summary = json.loads(files.summary.read_text())
@@ -190,28 +190,14 @@ def peak(cell: Cell, server: Server, options: BenchOptions, files: CellFiles, pr
     if reason:
         return {"wrk_note": reason}
     progress.stage(f"peak capacity with wrk, {options.wrk_duration:g} s")
-    return wrk.measure(server.host, server.port, cell.scenario, cell.users, options.generator_cpus,
-                       options.wrk_duration, files.log("wrk"), files.run_dir, server.failure)
+    return wrk.measure(server, cell.scenario, cell.users, options.generator_cpus, options.wrk_duration,
+                       files.log("wrk"), files.run_dir)
 
 
 def relative_sample(sample: dict, started: float) -> dict:
     """A sample timed in seconds since the load started, as the report's timelines draw it."""
     figures = {key: value for key, value in sample.items() if key != "at"}
     return {"t": round(sample["at"] - started, 1), **figures}
-
-
-def wait_for_generator(generator: Child, server: Server, timeout: float) -> None:
-    """Wait for locust to finish, failing the cell at once if the server dies under load."""
-    deadline = time.monotonic() + timeout
-    while generator.exit_code() is None:
-        failure = server.failure()
-        if failure:
-            raise CellFailed(f"{failure} during the load; log: {server.log_tail()}")
-        if time.monotonic() > deadline:
-            raise CellFailed(f"locust did not finish within {timeout:g} s; log: {generator.log_tail()}")
-        time.sleep(0.5)
-    if generator.exit_code() != 0:
-        raise CellFailed(f"locust exited with code {generator.exit_code()}; log: {generator.log_tail()}")
 
 
 def reap_leftovers(run_dir: Path) -> int:

@@ -19,9 +19,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import jinja2
@@ -44,7 +42,7 @@ from lab.report import (
     md_code,
     svg_from_figure,
 )
-from lab.results import Cell, Run, load
+from lab.results import Cell, Run, load, write_atomic
 
 COMPARE_MD = "compare.md"
 COMPARE_HTML = "compare.html"
@@ -535,19 +533,6 @@ def render_markdown(ctx: dict) -> str:
 def render_html(ctx: dict, chart_svgs: dict) -> str:
     """The comparison as one self-contained HTML file: inline CSS and SVG, no outside URL."""
     return _environment("html").get_template("compare.html.j2").render(**ctx, charts=chart_svgs)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and a rename: never half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_comparison(run_a_dir: Path, run_b_dir: Path, out_dir: Path) -> list[Path]:

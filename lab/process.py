@@ -103,6 +103,21 @@ class Child:
             pass
 
 
+def wait_for(child: Child, what: str, server, timeout: float) -> None:
+    """Wait for ``child`` (locust, wrk) to exit 0; fail at once if the ``server`` it loads stops
+    serving (``server.failure()``), or when ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while child.exit_code() is None:
+        failure = server.failure()
+        if failure:
+            raise ProcessError(f"{failure} during the {what} run; log: {server.log_tail()}")
+        if time.monotonic() > deadline:
+            raise ProcessError(f"{what} did not finish within {timeout:g} s; log: {child.log_tail()}")
+        time.sleep(0.2)
+    if child.exit_code() != 0:
+        raise ProcessError(f"{what} exited with code {child.exit_code()}; log: {child.log_tail()}")
+
+
 def leftovers(run_dir: Path) -> list[psutil.Process]:
     """Live processes started for ``run_dir`` (found by their ``LAB_RUN_DIR``): none once it ends."""
     found = []

@@ -143,15 +143,23 @@ def load(run_dir: Path) -> Run:
         raise ResultsError(f"{path} is not a lab result document: {exc}") from None
 
 
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file in the same folder and a rename: a reader never sees half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def save(run: Run, run_dir: Path) -> Path:
-    """Write ``results.json`` atomically: a temporary file in the same folder, then a rename."""
+    """Write ``results.json`` atomically, so an interrupted run never leaves half a document."""
     path = Path(run_dir) / RESULTS_FILE
-    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".results-", suffix=".json")
-    with os.fdopen(fd, "w") as out:
-        json.dump(run.to_dict(), out, indent=2, sort_keys=False)
-        out.write("\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(run.to_dict(), indent=2) + "\n")
     return path
 
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 
-from lab.process import Child
+from lab.process import Child, wait_for
 from lab.results import CellFailed
 
 SCRIPT = Path(__file__).with_name("wrk_report.lua")
@@ -52,19 +51,10 @@ def figures(raw: dict) -> dict:
             "wrk_latency_ms": latency}
 
 
-def measure(host: str, port: int, scenario: str, connections: int, cpus: list[int], duration: float,
-            log_path: Path, run_dir: Path, still_serving) -> dict:
-    """Run wrk once; fails the cell if the server dies meanwhile or wrk does not finish."""
-    url = f"http://{host}:{port}{SCENARIOS[scenario]}"
+def measure(server, scenario: str, connections: int, cpus: list[int], duration: float, log_path: Path,
+            run_dir: Path) -> dict:
+    """Run wrk once against a serving ``server``; fails the cell if the server dies meanwhile."""
+    url = f"http://{server.host}:{server.port}{SCENARIOS[scenario]}"
     with Child(wrk_argv(url, connections, len(cpus), duration), cpus, log_path, run_dir) as wrk:
-        deadline = time.monotonic() + duration + GRACE_S
-        while wrk.exit_code() is None:
-            failure = still_serving()
-            if failure:
-                raise CellFailed(f"{failure} during the wrk run")
-            if time.monotonic() > deadline:
-                raise CellFailed(f"wrk did not finish within {duration + GRACE_S:g} s")
-            time.sleep(0.2)
-        if wrk.exit_code() != 0:
-            raise CellFailed(f"wrk exited with code {wrk.exit_code()}: {wrk.log_tail()}")
+        wait_for(wrk, "wrk", server, duration + GRACE_S)
     return figures(parse(log_path.read_text(errors="replace")))

@@ -148,7 +148,7 @@ def test_a_server_killed_mid_cell_fails_that_cell_and_the_run_goes_on(tmp_path):
     assert bench.returncode == 1, output
     gunicorn, waitress = results_of(tmp_path)["cells"]
     assert gunicorn["status"] == "failed"
-    assert "server exited with code -9 during the load" in gunicorn["error"]
+    assert "server exited with code -9 during the locust run" in gunicorn["error"]
     assert waitress["status"] == "ok" and waitress["rps"] > 0
     assert leftovers(run_dir) == []
 

@@ -99,7 +99,7 @@ def test_an_interrupt_keeps_finished_cells_and_leaves_no_process(tmp_path, signu
             break
         time.sleep(0.2)
     else:
-        bench.kill()
+        kill_bench(bench, tmp_path)
         pytest.fail("no cell finished in time")
     time.sleep(2.5)  # the second cell is now under load
     run_dir = (tmp_path / "latest").resolve()
@@ -113,6 +113,15 @@ def test_an_interrupt_keeps_finished_cells_and_leaves_no_process(tmp_path, signu
     assert leftovers(run_dir) == []
     assert "interrupted" in (run_dir / "report.md").read_text().lower()
     assert os.path.exists(run_dir / "report.html")
+
+
+def kill_bench(bench: subprocess.Popen, out) -> None:
+    """A failing test's last resort: SIGKILL the bench, then what it could no longer reap."""
+    bench.kill()
+    bench.wait()
+    for run_dir in out.glob("2*"):
+        for proc in leftovers(run_dir.resolve()):
+            proc.kill()
 
 
 def wait_for(predicate, timeout: float, what: str):
@@ -144,7 +153,7 @@ def test_a_server_killed_mid_cell_fails_that_cell_and_the_run_goes_on(tmp_path):
         output, _ = bench.communicate(timeout=120)
     finally:
         if bench.poll() is None:
-            bench.kill()
+            kill_bench(bench, tmp_path)
     assert bench.returncode == 1, output
     gunicorn, waitress = results_of(tmp_path)["cells"]
     assert gunicorn["status"] == "failed"

@@ -11,7 +11,8 @@ import statistics
 
 #: Repeats whose rps varies more than this (coefficient of variation, %) are flagged as noisy.
 NOISY_CV_PCT = 5.0
-#: In a sweep, p99 rising by this factor from one step to the next marks the knee...
+#: In a sweep, p99 rising this many times more than throughput from one step to the next marks the
+#: knee (more users always queue; the knee is where they buy latency and no more throughput)...
 KNEE_P99_FACTOR = 2.0
 #: ...as does the share of failed requests reaching this percentage.
 KNEE_ERROR_PCT = 1.0
@@ -37,6 +38,9 @@ def is_noisy(figures: dict | None, threshold_pct: float = NOISY_CV_PCT) -> bool:
 def knee(steps: list[dict]) -> dict | None:
     """The last step before p99 latency or errors rise sharply, in a sweep sorted by users.
 
+    Sharply: at the next step p99 grew at least ``KNEE_P99_FACTOR`` times more than rps did (e.g.
+    rps x1.1 while p99 x2.2), or failed requests reached ``KNEE_ERROR_PCT``.
+
     ``steps`` are ``{"users", "rps", "p99", "error_pct"}``; steps without a p99 (failed cells) are
     left out.  Returns the knee step, or None when no step rises sharply (the server kept up over
     the whole sweep, or was already past its knee at the first step) or there are fewer than 2.
@@ -44,7 +48,8 @@ def knee(steps: list[dict]) -> dict | None:
     measured = [step for step in steps if step.get("p99") is not None]  # failed steps have no figures
     ordered = sorted(measured, key=lambda step: step["users"])
     for before, after in zip(ordered, ordered[1:]):
-        p99_jump = before["p99"] and after["p99"] >= KNEE_P99_FACTOR * before["p99"]
+        gain = after["rps"] / before["rps"] if before.get("rps") and after.get("rps") else 1.0
+        p99_jump = before["p99"] and after["p99"] / before["p99"] >= KNEE_P99_FACTOR * max(gain, 1.0)
         errors = (after.get("error_pct") or 0) >= KNEE_ERROR_PCT > (before.get("error_pct") or 0)
         if p99_jump or errors:
             return before

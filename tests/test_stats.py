@@ -282,6 +282,12 @@ def test_knee_leaves_out_failed_steps():
     steps = [
         {"users": 1, "rps": 100.0, "p99": 1.0, "error_pct": 0.0},
         {"users": 8, "rps": 700.0, "p99": None, "error_pct": None},  # a failed cell: no figures
-        {"users": 32, "rps": 800.0, "p99": 5.0, "error_pct": 0.0},
+        {"users": 32, "rps": 110.0, "p99": 5.0, "error_pct": 0.0},
     ]
     assert stats.knee(steps)["users"] == 1
+
+
+def test_latency_bought_with_throughput_is_no_knee():
+    # 1 -> 16 users: p99 x2 but rps x2.75, the server scaled; 16 -> 64: rps x1.16, p99 x3: the knee.
+    steps = [step(1, 5.36, rps=1259.0), step(16, 10.78, rps=3464.0), step(64, 32.58, rps=4029.0)]
+    assert stats.knee(steps)["users"] == 16

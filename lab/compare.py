@@ -50,7 +50,7 @@ COMPARE_HTML = "compare.html"
 #: Options that do not change how a matched cell was measured: where results went, which cells
 #: were planned (unmatched cells are listed anyway), timeouts, and values recorded elsewhere
 #: (``mode`` is ``meta.environment``; the CPU sets are ``meta.cpus`` as actually used).
-IGNORED_OPTIONS = frozenset({"out", "servers", "scenarios", "mode", "host", "start_timeout",
+IGNORED_OPTIONS = frozenset({"out", "seed", "servers", "scenarios", "mode", "host", "start_timeout",
                              "stop_timeout", "server_cpus", "generator_cpus"})
 
 #: A cell's own settings that, when they differ, make its change a configuration change.
@@ -106,6 +106,7 @@ class Pair:
     key: Key
     a: Cell | None
     b: Cell | None
+    floors: dict = dataclasses.field(default_factory=dict)  # figure -> the runs' noise floor, %
 
     @property
     def side(self) -> str:
@@ -161,7 +162,24 @@ def pair_cells(run_a: Run, run_b: Run) -> list[Pair]:
                 users or 0, -1 if rate is None else rate)
 
     keys = sorted(set(cells_a) | set(cells_b), key=position)
-    return [Pair(key, cells_a.get(key), cells_b.get(key)) for key in keys]
+    floors = noise_floors(run_a, run_b)
+    return [Pair(key, cells_a.get(key), cells_b.get(key), floors) for key in keys]
+
+
+def noise_floors(run_a: Run, run_b: Run) -> dict[str, float]:
+    """Per figure, the larger of the two runs' A/A noise floors (``meta.noise_floor``), in %.
+
+    Two cells of one configuration differed by that much within a run, so a change smaller than
+    it between runs is not evidence, even when the repeats' ranges happen not to overlap.
+    """
+    fields = {"rps": "rps_diff_pct", "wrk_rps": "rps_diff_pct", "p99": "p99_diff_pct"}
+    floors = {}
+    for name, field in fields.items():
+        values = [(run.meta.get("noise_floor") or {}).get(field) for run in (run_a, run_b)]
+        values = [value for value in values if value is not None]
+        if values:
+            floors[name] = max(values)
+    return floors
 
 
 # --------------------------------------------------------------------------------------------
@@ -198,7 +216,12 @@ def judge(pair: Pair, name: str) -> str:
     before, after = figure_spread(pair.a, name), figure_spread(pair.b, name)
     if not before or not after:
         return "no repeats to judge noise"
-    return stats.verdict(before, after, higher_is_better=FIGURES[name]["higher_is_better"])
+    verdict = stats.verdict(before, after, higher_is_better=FIGURES[name]["higher_is_better"])
+    change = stats.change_pct(figure_value(pair.a, name), figure_value(pair.b, name))
+    floor = pair.floors.get(name)
+    if verdict in ("faster", "slower") and floor is not None and change is not None and abs(change) < floor:
+        return "within noise"  # the ranges do not overlap, but the A/A pair moved as much
+    return verdict
 
 
 def verdict_class(verdict: str) -> str:
@@ -294,12 +317,13 @@ def figure_columns(pair: Pair, name: str) -> dict:
 
 def pair_row(pair: Pair) -> dict:
     """One row of a scenario's table."""
-    server, _scenario, app, users, rate, *_ = pair.key
+    server, _scenario, app, users, rate, _workers, _threads, twin = pair.key
     rps = figure_columns(pair, "rps")
     if pair.generator_bound:
         rps["class"] = "none"  # a generator's change must not be coloured as a server's win or loss
     return {
-        "server": server, "app": app, "load": format_load(users, rate), "side": pair.side,
+        "server": server + (" (A/A twin)" if twin else ""),
+        "app": app, "load": format_load(users, rate), "side": pair.side,
         "generator_bound": pair.generator_bound, "failed": pair.failed,
         "rps": rps, "p99": figure_columns(pair, "p99"),
         "wrk": figure_columns(pair, "wrk_rps"),
@@ -412,6 +436,7 @@ def context(run_a: Run, run_b: Run, dir_a: Path, dir_b: Path) -> dict:
         rows = [pair_row(pair) for pair in pairs if pair.scenario == scenario]
         tables.append({"name": scenario, "rows": rows, "has_wrk": any(row["has_wrk"] for row in rows)})
     return {
+        "floors": noise_floors(run_a, run_b),
         "a": run_header(run_a.meta, dir_a),
         "b": run_header(run_b.meta, dir_b),
         "differences": environment_differences(run_a.meta, run_b.meta),

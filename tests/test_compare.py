@@ -332,3 +332,13 @@ def test_schema_1_cells_without_spread(tmp_path):
         c.spread = {}
     md, _html, _ = write(tmp_path, a, b)
     assert md_rows(md, "plaintext")["gunicorn"]["rps verdict"] == "no repeats to judge noise"
+
+
+def test_a_change_inside_the_noise_floor_is_within_noise(tmp_path):
+    a, b = run_a(), run_b()
+    for run in (a, b):
+        run.meta["noise_floor"] = {"server": "gunicorn", "scenario": "plaintext", "users": 32,
+                                   "rps_diff_pct": 25.0, "p99_diff_pct": 1.0}
+    md, _html, _ = write(tmp_path, a, b)
+    # gunicorn went from ~1000 to ~1200 rps with separate ranges: +20 %, inside the 25 % floor
+    assert md_rows(md, "plaintext")["gunicorn"]["rps verdict"] == "within noise"

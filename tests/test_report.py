@@ -639,3 +639,383 @@ def test_format_range():
     assert report.format_range(None) == ""
     assert report.format_range({"n": 1, "median": 5.0, "min": 5.0, "max": 5.0, "cv_pct": None}) == ""
     assert report.format_range(stats.spread([100.0, 110.0, 90.0])) == "(90.0–110, CV 10.0 %)"
+
+
+# ------------------------------------------------------------------------------------------------
+# The workload run: configurations swept by workers × threads, resources, Little's law, the A/A
+# twin and noise floor, which server for which workload, and the conformance probe matrix.
+# ------------------------------------------------------------------------------------------------
+#
+# ``tests/data/workload_run`` (written once by a throwaway script through ``lab.aggregate``):
+# gunicorn (sync, 2 workers), gunicorn:gthread 2w×4t and 2w×8t, gunicorn:gevent (2 workers),
+# waitress 1w×4t and 1w×8t × io, cpu and plaintext × 1, 8 and 32 users, 2 rounds, seed 1234567,
+# wrk off, server CPUs 0-1.  The first cell (gunicorn io at 1 user) has an A/A twin: noise floor
+# rps 3.4 %, p99 6.2 %, CPU 4.2 %.  plaintext at 8 and 32 users is generator-bound for gthread and
+# gevent (Little's law gap −35 to −39 % at 32 users); gunicorn io at 32 users has a +27.1 % gap.
+# meta.probes holds all twelve probes for gunicorn and waitress.
+
+import ast  # noqa: E402
+import dataclasses  # noqa: E402
+import html as html_lib  # noqa: E402
+
+from lab import aggregate  # noqa: E402
+
+WORKLOAD = Path(__file__).parent / "data" / "workload_run"
+CONFIGS = ["gunicorn", "gunicorn:gthread 2w×4t", "gunicorn:gthread 2w×8t", "gunicorn:gevent", "waitress 1w×4t",
+           "waitress 1w×8t"]
+RESOURCE_COLUMNS = ["Server", "CPU µs / request", "processes", "RSS MB / process", "in flight", "Little's law gap"]
+
+
+def workload_doc() -> dict:
+    return json.loads((WORKLOAD / "results.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def workload(tmp_path_factory) -> tuple[Path, str, str]:
+    run_dir = tmp_path_factory.mktemp("workload") / "run"
+    shutil.copytree(WORKLOAD, run_dir)
+    report.write_reports(run_dir)
+    return run_dir, (run_dir / "report.md").read_text(encoding="utf-8"), (run_dir / "report.html").read_text(encoding="utf-8")
+
+
+def plain(text: str) -> str:
+    """A report as running text: tags and Markdown emphasis gone, entities decoded, whitespace collapsed."""
+    text = re.sub(r"</?(strong|em|code|span|b|i|a)\b[^>]*>", "", text)  # inline: no word break
+    text = re.sub(r"<[^>]+>", " ", text).replace("**", "").replace("`", "")
+    return " ".join(html_lib.unescape(text).split())
+
+
+def md_tables(section: str) -> list[list[dict[str, str]]]:
+    """Every Markdown table in a section, in order."""
+    lines, tables = section.splitlines(), []
+    start = 0
+    while True:
+        begin = next((i for i in range(start, len(lines)) if lines[i].startswith("|")), None)
+        if begin is None:
+            return tables
+        end = next((i for i in range(begin, len(lines)) if not lines[i].startswith("|")), len(lines))
+        tables.append(md_table(lines[begin:end]))
+        start = end
+
+
+def md_part(md: str, heading: str) -> str:
+    """One ``## `` section of the Markdown report."""
+    return md.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def html_part(html: str, anchor: str) -> str:
+    """One ``<h2 id=...>`` section of the HTML report, up to the next ``<h2``."""
+    return html.split(f'<h2 id="{anchor}">', 1)[1].split("<h2 ", 1)[0]
+
+
+def test_workload_fixture_is_consistent():
+    """The fixture obeys the lab's own aggregation, so the tests below test the report."""
+    doc = workload_doc()
+    run = Run.from_dict(doc)
+    assert doc["meta"]["options"]["seed"] == 1234567 and doc["meta"]["options"]["repeat"] == 2
+    twins = [c for c in run.cells if c.aa_twin]
+    assert [(c.server, c.scenario, c.users) for c in twins] == [("gunicorn", "io", 1)]
+    assert doc["meta"]["noise_floor"] == aggregate.noise_floor(run.cells)
+    for cell in run.cells:
+        again = dataclasses.replace(cell, repeats=[dict(r) for r in cell.repeats])
+        aggregate.apply_rounds(again)
+        for key in ("rps", "cpu_us_per_request", "concurrency", "littles_law_gap_pct", "server_rss_per_process_mb",
+                    "limit"):
+            assert getattr(again, key) == getattr(cell, key), (cell.server, cell.scenario, cell.users, key)
+        assert cell.concurrency == pytest.approx(cell.rps * cell.latency_ms["mean"] / 1000, abs=0.06)
+    assert {report.config_label(run, c) for c in run.cells} == set(CONFIGS)
+    assert any(c.limit == "generator" and c.scenario == "plaintext" for c in run.cells)
+    flagged = {(c.server, c.scenario, c.users, c.threads) for c in run.cells
+               if abs(c.littles_law_gap_pct) > aggregate.LITTLES_LAW_TOLERANCE_PCT}
+    assert flagged == {("gunicorn", "io", 32, 1), ("gunicorn:gthread", "plaintext", 32, 4),
+                       ("gunicorn:gthread", "plaintext", 32, 8), ("gunicorn:gevent", "plaintext", 32, 1)}
+    assert set(doc["meta"]["probes"]) == {"gunicorn", "waitress"}
+
+
+def test_rows_are_labelled_by_configuration_and_the_twin_is_never_a_contender(workload):
+    _, md, html = workload
+    for users in (1, 8, 32):
+        for rows in (md_scenario_rows(md, "io", users), html_scenario_rows(html, "io", users)):
+            assert sorted(row["Server"] for row in rows) == sorted(CONFIGS)  # 6 rows: no twin, no duplicate
+            assert sorted(row["Rank"] for row in rows) == ["1", "2", "3", "4", "5", "6"]
+    knees = md_table(md_section(md, "io").splitlines())
+    assert [row["Server"] for row in knees] == CONFIGS
+    results = md.split("\n## Results\n", 1)[1]
+    assert "A/A twin" not in results and "A/A twin" not in html.split('id="results"', 1)[1]
+    assert '"gunicorn:gthread 2w×8t" is 2 worker processes × 8 threads each' in md
+    for text in (md, html):
+        assert "incl. 1 A/A twin" in text
+    # one exact command per workers × threads setting, not one per cell
+    servers = {row["Server"]: row for row in md_table(md_part(md, "Servers").splitlines())}
+    assert servers["gunicorn:gthread"]["Command"].count("--threads 4") == 1
+    assert servers["gunicorn:gthread"]["Command"].count("--threads 8") == 1
+    assert servers["gunicorn:gthread"]["Workers / threads"] == "2 / 4, 2 / 8"
+
+
+def test_resource_columns_in_both_reports(workload):
+    _, md, html = workload
+    rows = by_server(html_scenario_rows(html, "io", 32))
+    assert list(rows["gunicorn"])[list(rows["gunicorn"]).index("server CPU %"):-1] == [
+        "server CPU %", "CPU µs / request", "server RSS MB", "RSS MB / process", "in flight", "generator CPU %", "limit"]
+    gunicorn = rows["gunicorn"]
+    assert (gunicorn["CPU µs / request"], gunicorn["server RSS MB"], gunicorn["RSS MB / process"]) == ("545", "63.6", "21.2 × 3")
+    assert gunicorn["in flight"].startswith("40.7 +27.1 %")
+    assert rows["waitress 1w×8t"]["RSS MB / process"] == "27.6 × 1"
+    # Markdown: the main table keeps its columns; the resources follow in a second table
+    main, resources = md_tables(md_section(md, "io", 32))[:2]
+    assert "CPU µs / request" not in main[0]
+    assert list(resources[0]) == RESOURCE_COLUMNS
+    res = by_server(resources)
+    assert res["gunicorn"] == {"Server": "gunicorn", "CPU µs / request": "545", "processes": "3",
+                               "RSS MB / process": "21.2", "in flight": "40.7", "Little's law gap": "+27.1 % flagged"}
+    assert res["gunicorn:gevent"]["CPU µs / request"] == "305"
+    # older documents have no resource figures: no empty columns for them
+    sample_md = report.render_markdown(load(SAMPLE))
+    assert "CPU µs / request" not in sample_md and "in flight" not in sample_md
+
+
+def test_littles_law_flags_both_directions(workload):
+    _, md, html = workload
+    doc = workload_doc()
+    expected = sum(1 for c in doc["cells"] if not c["aa_twin"] and abs(c["littles_law_gap_pct"]) >
+                   aggregate.LITTLES_LAW_TOLERANCE_PCT)
+    for text in (md_part(md, "Little's law check"), html_part(html, "littles-law")):
+        flat = plain(text)
+        assert f"differs from its users by more than {aggregate.LITTLES_LAW_TOLERANCE_PCT:g} % is flagged" in flat
+        assert f"Flagged ({expected} of 54 closed-loop cells)" in flat
+        assert ("io at 32 users / gunicorn: 40.7 in flight for 32 users (+27.1 %, positive): latency was measured "
+                "over longer than the requests were in flight (e.g. connection setup counted, coordinated waits): "
+                "check this cell.") in flat
+        assert ("plaintext at 32 users / gunicorn:gevent: 19.6 in flight for 32 users (−38.9 %, negative): users "
+                "spent time outside requests the client measured: in the load generator itself") in flat
+        assert "typical when the generator is saturated; generator CPU here 98.0 % (saturated)" in flat
+        assert "plaintext at 8 users" not in flat  # −12 %: within the tolerance
+    for users, server, gap in ((32, "gunicorn:gevent", "−38.9 % flagged"), (8, "gunicorn:gevent", "−11.8 %"),
+                               (32, "waitress 1w×4t", "−2.2 %")):
+        resources = by_server(md_tables(md_section(md, "plaintext", users))[1])
+        assert resources[server]["Little's law gap"] == gap
+    flagged_html = set()
+    for scenario in ("io", "cpu", "plaintext"):
+        for users in (1, 8, 32):
+            flagged_html |= {(scenario, users, row["Server"]) for row in html_scenario_rows(html, scenario, users)
+                             if "Little's law" in row["in flight"]}
+    assert flagged_html == {("io", 32, "gunicorn"), ("plaintext", 32, "gunicorn:gthread 2w×4t"),
+                            ("plaintext", 32, "gunicorn:gthread 2w×8t"), ("plaintext", 32, "gunicorn:gevent")}
+
+
+def test_generator_bound_cells_are_ranked_by_cpu_per_request(workload):
+    _, md, html = workload
+    section = md_section(md, "plaintext", 32)
+    main, _, efficiency = md_tables(section)[:3]
+    assert [row["Rank"] for row in main if row["limit"].startswith("generator-bound")] == [DASH] * 3
+    assert [(row["CPU rank"], row["Server"], row["CPU µs / request"], row["rps (lower bound)"]) for row in efficiency] == [
+        ("1", "gunicorn:gevent", "142", "≥ 3,120"), ("2", "gunicorn:gthread 2w×4t", "168", "≥ 3,010"),
+        ("3", "gunicorn:gthread 2w×8t", "171", "≥ 3,050")]
+    flat = plain(section)
+    assert "Generator-bound cells ranked by server CPU per request (lower is better)" in flat
+    assert "so ranking them by rps is meaningless" in flat
+    assert "gunicorn:gevent used the least server CPU per request: 142 µs, against 168 µs for gunicorn:gthread 2w×4t (+18.3 %)." in flat
+    # HTML: the same ranking, under the step's table
+    step = html.split('<table class="efficiency" data-users="32">', 1)[1].split("</table>", 1)[0]
+    assert re.findall(r'data-config="([^"]+)"', step) == ["gunicorn:gevent", "gunicorn:gthread 2w×4t", "gunicorn:gthread 2w×8t"]
+    assert "Generator-bound cells ranked by server CPU per request" in html
+    # only tables with generator-bound cells get one
+    assert len(md_tables(md_section(md, "plaintext", 1))) == 2
+    assert "ranked by server CPU" not in md_section(md, "io")
+    for text in (md, html):
+        assert "each table with generator-bound cells is followed by those cells ranked by server CPU µs per request" in plain(text)
+
+
+def test_noise_floor_is_stated(workload):
+    _, md, html = workload
+    floor = workload_doc()["meta"]["noise_floor"]
+    assert (floor["rps_diff_pct"], floor["p99_diff_pct"], floor["cpu_us_per_request_diff_pct"]) == (3.42, 6.19, 4.2)
+    for text in (md_part(md, "Noise floor"), html_part(html, "noise-floor")):
+        flat = plain(text)
+        assert ("The run's first cell, io at 1 user / gunicorn, was measured twice: an A/A pair, the same "
+                "configuration under the same load. The two came out 3.4 % apart in rps, 6.2 % in p99 and 4.2 % in "
+                "CPU per request.") in flat
+        assert "from seed 1234567 (--seed 1234567 repeats the order)" in flat
+        assert "first measurement 47.6 21.90 560" in " ".join(flat.replace("|", " ").split())
+        assert "A/A twin 46.0 23.30 584" in " ".join(flat.replace("|", " ").split())
+
+
+def test_no_noise_floor_says_single_runs_are_not_evidence(rendered):
+    _, md, html = rendered
+    for text in (md_part(md, "Noise floor"), html_part(html, "noise-floor")):
+        flat = plain(text)
+        assert "No noise floor. Each cell was measured once (one round), so no cell was measured twice." in flat
+        assert "Differences below ~5–25 % between single runs are not evidence" in flat
+        assert "TechEmpower sees up to 25 % between back-to-back runs of the same test" in flat
+
+
+def which(md: str, html: str, scenario: str) -> list[str]:
+    """One workload's part of "Which server for which workload", from both reports, as plain text."""
+    md_text = md_part(md, "Which server for which workload").split(f"### `{scenario}` workload", 1)[1].split("\n### ", 1)[0]
+    html_text = html.split(f'<section class="workload" id="workload-{scenario}">', 1)[1].split("</section>", 1)[0]
+    return [plain(md_text), plain(html_text)]
+
+
+def test_which_server_for_which_workload(workload):
+    _, md, html = workload
+    for flat in which(md, html, "io"):
+        assert ("Throughput (server-bound cells): gunicorn:gevent: 1,520 rps (2 workers, greenlets, 32 users); "
+                "runner-up gunicorn:gthread 2w×8t: 776 rps (2 workers × 8 threads, 32 users, −48.9 %).") in flat
+        assert ("no clear winner: waitress 1w×8t, waitress 1w×4t, gunicorn and gunicorn:gthread 2w×4t are within "
+                "the noise floor (6.2 %)") in flat
+        assert "waitress 1w×8t p99 21.40 ms with 1 user (47.0 rps, 12 % of its peak 394 rps)" in flat
+        assert "CPU per request (lower is better): gunicorn:gevent: 305 µs per request" in flat
+    for flat in which(md, html, "cpu"):
+        assert ("Throughput (server-bound cells): no clear winner: gunicorn, gunicorn:gevent and gunicorn:gthread "
+                "2w×4t are within the noise floor (3.4 %): gunicorn 1,702 rps (2 workers × 1 thread, 32 users)") in flat
+        assert ("Latency (p99 at the busiest step at or below 75 % of each configuration's own peak rps): "
+                "gunicorn:gevent: p99 1.31 ms with 1 user (880 rps, 53 % of its peak 1,671 rps); runner-up "
+                "gunicorn:gthread 2w×4t: p99 1.52 ms") in flat
+        assert "waitress 1w×4t: no step at or below 75 % of its peak; its lightest step is used (1 user, 92 % of its peak)" in flat
+        assert ("CPU per request (lower is better): no clear winner: gunicorn:gevent, gunicorn:gthread 2w×4t and "
+                "gunicorn:gthread 2w×8t are within the noise floor (4.2 %)") in flat
+        assert "threads add no throughput here" in flat and "The server was allowed 2 CPUs (0-1)" in flat
+    for flat in which(md, html, "plaintext"):
+        assert "no clear winner: waitress 1w×4t and waitress 1w×8t are within the noise floor (3.4 %)" in flat
+        assert ("gunicorn:gthread 2w×4t, gunicorn:gthread 2w×8t and gunicorn:gevent were generator-bound at more rps "
+                "than that (up to ≥ 3,120): their capacity is at least that") in flat
+        assert "CPU per request (lower is better): gunicorn:gevent: 142 µs per request" in flat
+        assert "gunicorn opens a new TCP connection per request (no keep-alive)" in flat  # the keep-alive probe
+    # without a noise floor, 5 % decides
+    doc = workload_doc()
+    doc["meta"]["noise_floor"] = None
+    doc["cells"] = [c for c in doc["cells"] if not c["aa_twin"]]
+    run = Run.from_dict(doc)
+    for flat in which(report.render_markdown(run), report.render_html(run), "cpu"):
+        assert ("Throughput (server-bound cells): no clear winner: gunicorn, gunicorn:gevent, gunicorn:gthread 2w×4t "
+                "and gunicorn:gthread 2w×8t are within 5 % (no noise floor was measured)") in flat
+
+
+def test_single_step_run_reads_p99_at_full_load(rendered):
+    _, md, html = rendered
+    for flat in which(md, html, "plaintext"):
+        assert "Latency (p99 at full load: one users step): wsgiref: p99 11.70 ms with 32 users (1,844 rps)" in flat
+        assert "Throughput (server-bound cells): wsgiref: 1,844 rps" in flat
+        assert "gunicorn was generator-bound at more rps than that (up to ≥ 4,213)" in flat
+        assert "no CPU-per-request figure in this run" in flat
+
+
+def test_io_bound_is_explained_with_each_configurations_rps(workload):
+    _, md, html = workload
+    assert report.IO_WAIT_MS == 20
+    for flat in which(md, html, "io"):
+        assert "one such worker cannot exceed 1000 / 20 = 50 rps" in flat
+        assert "workers × threads × 1000 / 20 for process and thread models" in flat
+        assert "greenlets (gevent) yield during the wait, so they have no such bound" in flat
+        assert "users × 50 is the most they can ask for (1 user: 50.0 rps, 8 users: 400 rps, 32 users: 1,600 rps)" in flat
+    table = md_tables(md_part(md, "Which server for which workload").split("### `io` workload", 1)[1].split("\n### ", 1)[0])[0]
+    rows = {row["Configuration"]: row for row in table}
+    assert (rows["gunicorn"]["served at once"], rows["gunicorn"]["bound rps"], rows["gunicorn"]["best rps"],
+            rows["gunicorn"]["of bound"]) == ("2 workers × 1 thread = 2", "100", "98.6", "99 %")
+    assert (rows["gunicorn:gthread 2w×8t"]["bound rps"], rows["gunicorn:gthread 2w×8t"]["best rps"]) == ("800", "776")
+    assert rows["waitress 1w×4t"]["bound rps"] == "200"
+    assert rows["gunicorn:gevent"]["bound rps"] == "none (other limits)"
+    # the io throughput chart draws each bound and the load's cap
+    svg = re.search(r'<svg role="img" aria-label="io at 32 users: requests per second by server".*?</svg>', html, re.S).group(0)
+    assert "bound 100" in svg and "bound 800" in svg and "load's cap: 32 users × 50 = 1,600 rps" in svg
+
+
+def test_io_wait_matches_the_scenario():
+    """The report states /io's wait without importing locust: it must match what the scenario sends."""
+    tree = ast.parse((Path(__file__).parent.parent / "loadtests" / "scenarios.py").read_text())
+    values = {node.targets[0].id: node.value.value for node in tree.body if isinstance(node, ast.Assign)
+              and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.Constant)}
+    assert values["IO_MS"] == report.IO_WAIT_MS
+    assert values["LARGE_KB"] == report.BODY_KB["large"]
+
+
+def test_probe_matrix(workload):
+    _, md, html = workload
+    probes = workload_doc()["meta"]["probes"]
+    matrix = md_table(md_part(md, "Conformance probes").splitlines())
+    assert list(matrix[0]) == ["Probe", "gunicorn", "waitress"]
+    rows = {row["Probe"]: row for row in matrix}
+    assert [r["probe"] for r in probes["gunicorn"]] == list(rows)[:-1]
+    assert rows["keep-alive"] == {"Probe": "keep-alive", "gunicorn": "closes [differs]", "waitress": "keeps alive"}
+    assert rows["connections-over-workers"]["gunicorn"] == "5 of 64 unanswered [fails]"
+    assert rows["sigterm-under-load"]["waitress"] == "killed at once, drops 5/12 [differs]"
+    assert rows["**totals**"] == {"Probe": "**totals**", "gunicorn": "8 ok, 3 differs, 1 fails", "waitress": "11 ok, 1 differs"}
+    section = plain(md_part(md, "Conformance probes"))
+    assert "slow-client. A slow or malicious client must not hold the only worker" in section
+    assert "gunicorn (fails): of 64 simultaneous connections, 59 were answered" in section
+    # HTML: one cell per server and probe, coloured by outcome, its evidence in <details>
+    part = html_part(html, "probes")
+    cells = re.findall(r'<td class="probe (\w+)" data-outcome="\w+" data-probe-server="([^"]+)">(.*?)</td>', part, re.S)
+    assert len(cells) == 24
+    outcomes = {(server, plain(body.split("</summary>")[0])): outcome for outcome, server, body in cells}
+    assert outcomes[("gunicorn", "fails 5 of 64 unanswered")] == "fails"
+    assert outcomes[("waitress", "keeps alive")] == "ok"
+    assert outcomes[("gunicorn", "differs closes")] == "differs"
+    assert "<details><summary><span class=\"tag outcome\">differs</span> closes</summary><p>the first reply" in part
+    for outcome, colour in (("ok", "#e3f1e3"), ("differs", "#fff3d6"), ("fails", "#fbdcdc")):
+        assert f"td.probe.{outcome} {{ background: {colour}; }}" in html
+    assert "Without keep-alive every request pays a new TCP connection" in part
+
+
+def test_probe_error_outcome_and_missing_result(workload):
+    doc = workload_doc()
+    doc["meta"]["probes"]["waitress"][-1].update(outcome="error", summary="local only", detail="this probe signals "
+                                                 "the server's own process, which only local runs start.")
+    doc["meta"]["probes"]["waitress"].pop(0)  # no keep-alive result for waitress
+    run = Run.from_dict(doc)
+    md, html = report.render_markdown(run), report.render_html(run)
+    rows = {row["Probe"]: row for row in md_table(md_part(md, "Conformance probes").splitlines())}
+    assert rows["sigterm-under-load"]["waitress"] == "local only [error]"
+    assert rows["keep-alive"]["waitress"] == DASH
+    assert 'class="probe error" data-outcome="error" data-probe-server="waitress"' in html
+    assert 'class="probe missing" data-outcome="missing" data-probe-server="waitress"' in html
+
+
+def test_probes_only_run_renders(tmp_path):
+    doc = workload_doc()
+    doc["cells"] = []
+    doc["meta"].pop("noise_floor")
+    run_dir = tmp_path / "probes"
+    run_dir.mkdir()
+    (run_dir / "results.json").write_text(json.dumps(doc))
+    paths = report.write_reports(run_dir)
+    md, html = (p.read_text(encoding="utf-8") for p in paths)
+    for text in (md, html):
+        flat = plain(text)
+        assert "Probes only. This run measured no load" in flat
+        assert "Conformance probes" in text and "closes" in text
+        assert "Which server for which workload" not in text and "Noise floor" not in text
+        assert "Scenario" not in text and "Latency source" not in text
+        assert "the master process is counted in CPU and RSS" in text  # server notes still apply
+    assert "<svg" not in html and "<figure" not in html
+    assert report.chart_count(report.charts(load(run_dir))) == 0
+
+
+def test_workload_charts(workload):
+    run_dir, _, html = workload
+    made = report.charts(load(run_dir))
+    assert report.chart_count(made) == 18  # per scenario: 2 sweep, rps, latency, CPU per request, timeline
+    labels = re.findall(r'<svg role="img" aria-label="([^"]+)"', html)
+    assert "plaintext at 32 users: server CPU per request by server" in labels
+    svgs = dict(zip(labels, re.findall(r"<svg.*?</svg>", html, flags=re.S)))
+    cpu = svgs["plaintext at 32 users: server CPU per request by server"]
+    assert "lower is better" in cpu and ">142<" in cpu
+    timeline = svgs["io at 32 users: CPU and memory over time by server"]
+    assert "gunicorn:gthread 2w×8t" in timeline and "dashed: generator" in timeline
+    assert len(set(re.findall(r'<clipPath id="([^"]+)"', html))) == len(re.findall(r'<clipPath id="', html))
+    figures = re.findall(r"<figure[^>]*>(.*?)</figure>", html, flags=re.S)
+    assert len(figures) == html.count("<svg") == 18
+
+
+def test_interrupted_workload_run_shows_unrun_configurations(tmp_path):
+    doc = workload_doc()
+    doc["meta"]["status"] = "interrupted"
+    doc["cells"] = [c for c in doc["cells"] if c["scenario"] != "plaintext" or c["server"] == "gunicorn"]
+    run = Run.from_dict(doc)
+    md, html = report.render_markdown(run), report.render_html(run)
+    for rows in (md_scenario_rows(md, "plaintext", 32), html_scenario_rows(html, "plaintext", 32)):
+        servers = by_server(rows)
+        assert servers["gunicorn:gthread 2w×8t"]["limit"] == "not run"
+        assert servers["gunicorn"]["Rank"] == "1"
+    assert by_server(html_scenario_rows(html, "plaintext", 32))["waitress 1w×4t"]["in flight"] == DASH
+    assert "not run" not in [row["Server"] for row in md_tables(md_section(md, "plaintext", 32))[1]]

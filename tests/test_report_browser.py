@@ -1,4 +1,8 @@
-"""The sweep report opened in a real browser: headless Chromium parses it, draws it, and logs nothing.
+"""The reports opened in a real browser: headless Chromium parses them, draws them, and logs nothing.
+
+Two fixtures: the concurrency sweep, and the workload run (configurations swept by workers ×
+threads, resource columns, noise floor, which server for which workload, CPU-per-request charts
+and the conformance probe matrix).
 
 ``report.html`` has no script, so the DOM Chromium builds must hold every chart the report made,
 each inside its own ``<figure>``, and the console must stay silent.  Chromium's own noise on a
@@ -20,6 +24,14 @@ from lab import report
 from lab.results import load
 
 SWEEP = Path(__file__).parent / "data" / "sweep_run"
+WORKLOAD = Path(__file__).parent / "data" / "workload_run"
+#: Each fixture, the charts its report has, and one chart label and section id it must show.
+REPORTS = {
+    # per scenario: 2 sweep curves, throughput and latency bars, 1 timeline
+    "sweep": (SWEEP, 10, "signin: throughput by concurrent users, per server", "scenario-signin"),
+    # per scenario: the same, plus server CPU per request
+    "workload": (WORKLOAD, 18, "plaintext at 32 users: server CPU per request by server", "probes"),
+}
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 TIMEOUT_S = 120
 WINDOW = (1400, 6000)
@@ -57,24 +69,26 @@ def png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", head[16:24])
 
 
-@pytest.fixture(scope="module")
-def sweep_report(tmp_path_factory) -> tuple[Path, int]:
-    """The sweep fixture rendered into a temporary run folder, and how many charts it made."""
+@pytest.fixture(scope="module", params=list(REPORTS))
+def sweep_report(request, tmp_path_factory) -> tuple[Path, int, str, str]:
+    """A fixture rendered into a temporary run folder, how many charts it made, and one chart
+    label and section id its page must show."""
+    source, expected, label, section = REPORTS[request.param]
     run_dir = tmp_path_factory.mktemp("browser") / "run"
-    shutil.copytree(SWEEP, run_dir)
+    shutil.copytree(source, run_dir)
     report.write_reports(run_dir)
     charts = report.chart_count(report.charts(load(run_dir)))
-    assert charts == 10  # per scenario: 2 sweep curves, throughput and latency bars, 1 timeline
-    return run_dir / "report.html", charts
+    assert charts == expected
+    return run_dir / "report.html", charts, label, section
 
 
 def test_every_chart_is_in_the_dom_inside_its_figure(sweep_report, tmp_path):
-    page, charts = sweep_report
+    page, charts, label, section = sweep_report
     result = run_chromium(page.as_uri(), tmp_path / "profile", "--dump-dom")
     assert result.returncode == 0, result.stderr[-3000:]
     dom = result.stdout
     assert dom.lstrip().lower().startswith("<!doctype html>") or dom.lstrip().startswith("<html")
-    assert "Scenario" in dom and 'id="scenario-signin"' in dom
+    assert "Scenario" in dom and f'id="{section}"' in dom
     assert len(re.findall(r"<svg\b", dom)) == charts
     figures = re.findall(r"<figure\b[^>]*>(.*?)</figure>", dom, flags=re.S)
     assert len(figures) == charts
@@ -84,11 +98,11 @@ def test_every_chart_is_in_the_dom_inside_its_figure(sweep_report, tmp_path):
         assert "</svg>" in figure  # the whole chart was parsed, not cut short
     labels = re.findall(r'<svg\b[^>]*aria-label="([^"]+)"', dom)
     assert len(labels) == charts
-    assert "signin: throughput by concurrent users, per server" in labels
+    assert label in labels
 
 
 def test_page_renders_without_console_errors(sweep_report, tmp_path):
-    page, _ = sweep_report
+    page, _, _, _ = sweep_report
     shot = page.parent / "report.png"
     result = run_chromium(page.as_uri(), tmp_path / "profile", "--enable-logging=stderr", "--v=0",
                           f"--screenshot={shot}", f"--window-size={WINDOW[0]},{WINDOW[1]}")

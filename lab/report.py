@@ -483,8 +483,9 @@ def knee_steps(run: Run, scenario: str, server: str) -> list[dict]:
 
 def knee_rule() -> str:
     """The knee rule in words, with the thresholds ``lab.stats`` applies."""
-    return (f"a server's knee is the last users step before its p99 latency rose ×{KNEE_P99_FACTOR:g} "
-            f"or more at the next step, or its failed requests reached {KNEE_ERROR_PCT:g} % there")
+    return (f"a server's knee is the last users step before its p99 latency grew at least "
+            f"{KNEE_P99_FACTOR:g} times more than its throughput at the next step (more users bought "
+            f"latency, not requests/s), or its failed requests reached {KNEE_ERROR_PCT:g} % there")
 
 
 def sweep_knees(run: Run, scenario: str, limits: Limits | None = None) -> list[dict]:
@@ -512,8 +513,9 @@ def sweep_knees(run: Run, scenario: str, limits: Limits | None = None) -> list[d
         if found is not None:
             after = measured[[s["users"] for s in measured].index(found["users"]) + 1]
             reasons = []
-            if found["p99"] and after["p99"] >= KNEE_P99_FACTOR * found["p99"]:
-                reasons.append(f"p99 ×{after['p99'] / found['p99']:.1f} to {format_ms(after['p99'])} ms")
+            if found["p99"] and after["p99"] > found["p99"]:
+                gain = f", rps ×{after['rps'] / found['rps']:.2f}" if found.get("rps") and after.get("rps") else ""
+                reasons.append(f"p99 ×{after['p99'] / found['p99']:.1f} to {format_ms(after['p99'])} ms{gain}")
             if after["error_pct"] >= KNEE_ERROR_PCT > found["error_pct"]:
                 reasons.append(f"failed requests {after['error_pct']:.1f} %")
             text = (f"knee at {format_users(found['users'])}: p99 {format_ms(found['p99'])} ms at "

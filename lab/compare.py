@@ -28,9 +28,11 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from lab import stats
-from lab.report import (
+from lab.charts import svg_from_figure
+from lab.report import TEMPLATES, md_cell, md_code
+from lab.results import Cell, Run, load, write_atomic
+from lab.tables import (
     MISSING,
-    TEMPLATES,
     format_cpus,
     format_host,
     format_ms,
@@ -38,11 +40,7 @@ from lab.report import (
     format_revision,
     format_rps,
     format_value,
-    md_cell,
-    md_code,
-    svg_from_figure,
 )
-from lab.results import Cell, Run, load, write_atomic
 
 COMPARE_MD = "compare.md"
 COMPARE_HTML = "compare.html"

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import report, stats
+from lab import charts, judgements, report, stats, tables
 from lab.results import Run, load
 
 SAMPLE = Path(__file__).parent / "data" / "sample_run"
@@ -318,21 +318,21 @@ def test_html_escapes_document_text():
 
 
 def test_formatters_never_turn_missing_into_zero():
-    assert report.format_ms(None) == DASH
-    assert report.format_ms(0.41234) == "0.412"
-    assert report.format_ms(0.0) == "0.000"
-    assert report.format_ms(12.3456) == "12.35"
-    assert report.format_ms(1003.417) == "1,003.4"
-    assert report.format_rps(None, lower_bound=True) == DASH
-    assert report.format_rps(4212.88, lower_bound=True) == "≥ 4,213"
-    assert report.format_rps(42.26) == "42.3"
-    assert report.format_pct(None) == DASH
-    assert report.format_mb(None) == DASH
-    assert report.format_failures(None, None) == DASH
-    assert report.format_failures(0, 1234) == "0 / 1,234"
-    assert report.format_cpus([3, 0, 1, 2, 6]) == "0-3, 6"
-    assert report.format_cpus([]) == "not pinned"
-    assert report.format_command(["gunicorn", "--access-logfile", "", "app:a b"]) == "gunicorn --access-logfile '' 'app:a b'"
+    assert tables.format_ms(None) == DASH
+    assert tables.format_ms(0.41234) == "0.412"
+    assert tables.format_ms(0.0) == "0.000"
+    assert tables.format_ms(12.3456) == "12.35"
+    assert tables.format_ms(1003.417) == "1,003.4"
+    assert tables.format_rps(None, lower_bound=True) == DASH
+    assert tables.format_rps(4212.88, lower_bound=True) == "≥ 4,213"
+    assert tables.format_rps(42.26) == "42.3"
+    assert tables.format_pct(None) == DASH
+    assert tables.format_mb(None) == DASH
+    assert tables.format_failures(None, None) == DASH
+    assert tables.format_failures(0, 1234) == "0 / 1,234"
+    assert tables.format_cpus([3, 0, 1, 2, 6]) == "0-3, 6"
+    assert tables.format_cpus([]) == "not pinned"
+    assert tables.format_command(["gunicorn", "--access-logfile", "", "app:a b"]) == "gunicorn --access-logfile '' 'app:a b'"
 
 
 def test_single_step_run_without_repeats_reads_as_before(rendered):
@@ -439,7 +439,7 @@ def test_sweep_states_the_generator_ceiling_and_marks_cells_at_it(sweep):
                                    (32, "6,830", {"bjoern", "gunicorn"})):
         cells = [c for c in doc["cells"] if c["scenario"] == "plaintext" and c["users"] == users]
         value = stats.generator_ceiling({c["server"]: c["rps"] for c in cells}, {c["server"]: c["wrk_rps"] for c in cells})
-        assert report.format_rps(value) == ceiling
+        assert tables.format_rps(value) == ceiling
         assert {c["server"] for c in cells if stats.at_ceiling(c["rps"], value)} == marked
         sentence = f"Generator ceiling at {users} user{'s' if users > 1 else ''}: {ceiling} rps"
         assert sentence in md_section(md, "plaintext", users)
@@ -543,9 +543,9 @@ def test_sweep_ranks_per_step(sweep):
 
 def test_sweep_html_charts(sweep):
     run_dir, _, html = sweep
-    made = report.charts(load(run_dir))
+    made = charts.charts(load(run_dir))
     # per scenario: two sweep charts, throughput and latency bars, one timeline
-    assert report.chart_count(made) == 10
+    assert charts.chart_count(made) == 10
     figures = re.findall(r"<figure[^>]*>(.*?)</figure>", html, flags=re.S)
     assert len(figures) == html.count("<svg") == 10
     for figure in figures:
@@ -637,9 +637,9 @@ def test_interrupted_sweep_counts_planned_steps(tmp_path):
 
 
 def test_format_range():
-    assert report.format_range(None) == ""
-    assert report.format_range({"n": 1, "median": 5.0, "min": 5.0, "max": 5.0, "cv_pct": None}) == ""
-    assert report.format_range(stats.spread([100.0, 110.0, 90.0])) == "(90.0–110, CV 10.0 %)"
+    assert tables.format_range(None) == ""
+    assert tables.format_range({"n": 1, "median": 5.0, "min": 5.0, "max": 5.0, "cv_pct": None}) == ""
+    assert tables.format_range(stats.spread([100.0, 110.0, 90.0])) == "(90.0–110, CV 10.0 %)"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -724,7 +724,7 @@ def test_workload_fixture_is_consistent():
                     "limit"):
             assert getattr(again, key) == getattr(cell, key), (cell.server, cell.scenario, cell.users, key)
         assert cell.concurrency == pytest.approx(cell.rps * cell.latency_ms["mean"] / 1000, abs=0.06)
-    assert {report.config_label(run, c) for c in run.cells} == set(CONFIGS)
+    assert {tables.config_label(run, c) for c in run.cells} == set(CONFIGS)
     assert any(c.limit == "generator" and c.scenario == "plaintext" for c in run.cells)
     flagged = {(c.server, c.scenario, c.users, c.threads) for c in run.cells
                if abs(c.littles_law_gap_pct) > aggregate.LITTLES_LAW_TOLERANCE_PCT}
@@ -903,7 +903,7 @@ def test_single_step_run_reads_p99_at_full_load(rendered):
 
 def test_io_bound_is_explained_with_each_configurations_rps(workload):
     _, md, html = workload
-    assert report.IO_WAIT_MS == 20
+    assert judgements.IO_WAIT_MS == 20
     for flat in which(md, html, "io"):
         assert "one such worker cannot exceed 1000 / 20 = 50 rps" in flat
         assert "workers × threads × 1000 / 20 for process and thread models" in flat
@@ -926,8 +926,8 @@ def test_io_wait_matches_the_scenario():
     tree = ast.parse((Path(__file__).parent.parent / "loadtests" / "scenarios.py").read_text())
     values = {node.targets[0].id: node.value.value for node in tree.body if isinstance(node, ast.Assign)
               and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.Constant)}
-    assert values["IO_MS"] == report.IO_WAIT_MS
-    assert values["LARGE_KB"] == report.BODY_KB["large"]
+    assert values["IO_MS"] == judgements.IO_WAIT_MS
+    assert values["LARGE_KB"] == judgements.BODY_KB["large"]
 
 
 def test_probe_matrix(workload):
@@ -989,13 +989,13 @@ def test_probes_only_run_renders(tmp_path):
         assert "Scenario" not in text and "Latency source" not in text
         assert "the master process is counted in CPU and RSS" in text  # server notes still apply
     assert "<svg" not in html and "<figure" not in html
-    assert report.chart_count(report.charts(load(run_dir))) == 0
+    assert charts.chart_count(charts.charts(load(run_dir))) == 0
 
 
 def test_workload_charts(workload):
     run_dir, _, html = workload
-    made = report.charts(load(run_dir))
-    assert report.chart_count(made) == 18  # per scenario: 2 sweep, rps, latency, CPU per request, timeline
+    made = charts.charts(load(run_dir))
+    assert charts.chart_count(made) == 18  # per scenario: 2 sweep, rps, latency, CPU per request, timeline
     labels = re.findall(r'<svg role="img" aria-label="([^"]+)"', html)
     assert "plaintext at 32 users: server CPU per request by server" in labels
     svgs = dict(zip(labels, re.findall(r"<svg.*?</svg>", html, flags=re.S)))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from lab import charts as lab_charts
 from lab import report
 from lab.results import load
 
@@ -77,7 +78,7 @@ def sweep_report(request, tmp_path_factory) -> tuple[Path, int, str, str]:
     run_dir = tmp_path_factory.mktemp("browser") / "run"
     shutil.copytree(source, run_dir)
     report.write_reports(run_dir)
-    charts = report.chart_count(report.charts(load(run_dir)))
+    charts = lab_charts.chart_count(lab_charts.charts(load(run_dir)))
     assert charts == expected
     return run_dir / "report.html", charts, label, section
 

@@ -1,0 +1,572 @@
+"""Judgements across configurations: noise floor, Little's law, efficiency, which server for what.
+
+Built on the rows and facts of ``lab.tables``; ``lab.report`` places them in the reports, and
+``lab.charts`` reads the scenarios' stated load (``IO_WAIT_MS``) from here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from lab.aggregate import LITTLES_LAW_TOLERANCE_PCT
+from lab.results import Cell, Run
+from lab.tables import (
+    MISSING,
+    Limits,
+    config_label,
+    contenders,
+    contest_cells,
+    format_cpus,
+    format_failures,
+    format_generator_cpu,
+    format_ms,
+    format_number,
+    format_pct,
+    format_range,
+    format_rps,
+    format_share,
+    format_signed_pct,
+    format_us,
+    format_users,
+    has_resources,
+    is_sweep,
+    littles_law_flag,
+    noisy,
+    ordered_cells,
+    plural,
+    rounds,
+    rps_spread,
+    scenario_order,
+    unique,
+    where,
+)
+
+
+#: Without a measured noise floor, a runner-up within this % of the best is not beaten.
+CLOSE_WITHOUT_FLOOR_PCT = 5.0
+#: TechEmpower sees up to this much (%) between back-to-back runs of the same test.
+BETWEEN_RUNS_PCT = 25.0
+#: The latency comparison reads each configuration at the users step whose rps is the highest at
+#: or below this share of that configuration's own peak rps (across its steps).
+LATENCY_SHARE = 0.75
+#: What the workload scenarios ask of the server, as ``loadtests.scenarios`` sends it (a test
+#: checks they agree; the report reads nothing but results.json, so they are stated here).
+IO_WAIT_MS = 20
+BODY_KB = {"large": 64, "upload": 64}
+SCENARIO_ABOUT = {
+    "io": f"GET /io?ms={IO_WAIT_MS}: each request waits {IO_WAIT_MS} ms on the server, like a database call, "
+          "and uses almost no CPU.",
+    "cpu": "GET /cpu: each request burns about 1 ms of pure-Python CPU on the server.",
+    "large": f"GET /bytes/{BODY_KB['large']}: each answer is a {BODY_KB['large']} KiB body.",
+    "upload": f"POST /upload: each request sends a {BODY_KB['upload']} KiB body that the server reads.",
+    "plaintext": "GET /plaintext: a 13-byte answer; the work is the server's own per-request overhead.",
+    "json": "GET /json: a small JSON answer; the work is the server's own per-request overhead.",
+    "home": "GET /: a small HTML page; the work is the server's own per-request overhead.",
+    "signin": "GET /signin, then POST /sign with a form: two small requests per iteration.",
+    "mixed": "plaintext, json, home and signin, weighted 4:3:2:1.",
+}
+#: What each conformance probe means for someone running the server (``lab.probes``).
+PROBE_MEANING = {
+    "keep-alive": "Without keep-alive every request pays a new TCP connection: latency and throughput lost "
+                  "behind a proxy that reuses connections, or with browsers.",
+    "pipelining": "Some proxies and clients pipeline: answering both in order is right, closing after the "
+                  "first is a safe refusal, anything else corrupts traffic.",
+    "chunked-body": "Streamed uploads arrive chunked: a server that cannot de-chunk refuses them or hands the "
+                    "app an empty body.",
+    "head": "Monitors and caches send HEAD: a body sent anyway desynchronises keep-alive connections.",
+    "expect-100": "curl and many libraries send Expect: 100-continue with uploads and wait (curl: 1 s) for "
+                  "it: without it, every such upload waits.",
+    "header-16k": "Big cookies and tokens make 8-16 KB headers real: refusing them breaks those clients.",
+    "header-64k": "A 64 KB header is abuse: refusing it with a 4xx is fine; crashing or hanging is not.",
+    "malformed-request-line": "Scanners send garbage to every public port: it should get a cheap 4xx and "
+                              "never crash, hang or reach the app.",
+    "body-over-cap": "The app refuses oversized bodies (413) before reading them: the server must still "
+                     "deliver that answer, not reset the connection.",
+    "slow-client": "A slow or malicious client must not hold the only worker, or one connection takes the "
+                   "site down: put a buffering proxy in front of a server that fails this.",
+    "connections-over-workers": "Bursts bigger than the server's workers are routine: they should be queued "
+                                "and answered, not refused or left hanging.",
+    "sigterm-under-load": "Deploys, autoscalers and docker stop send SIGTERM: a graceful server answers "
+                          "what is in flight and exits within the grace period (10 s in Docker).",
+}
+PROBE_OUTCOMES = (("ok", "what a production server should do"), ("differs", "legitimate, but worth knowing"),
+                  ("fails", "wrong or broken"), ("error", "the probe itself could not run"))
+
+
+def gap_pct(a: float | None, b: float | None) -> float | None:
+    """How far apart two figures are, in % of their mean: the measure of ``aggregate.noise_floor``."""
+    if a is None or b is None or a + b == 0:
+        return None
+    return abs(a - b) / ((a + b) / 2) * 100
+
+
+def names(items: list[str]) -> str:
+    """"A", "A and B", "A, B and C"."""
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+@dataclasses.dataclass(frozen=True)
+class Closeness:
+    """How close two configurations must be to count as no clear winner: the run's noise floor for
+    that figure, or ``CLOSE_WITHOUT_FLOOR_PCT`` when the run measured none."""
+
+    floor: dict | None
+
+    KEYS = {"rps": "rps_diff_pct", "p99": "p99_diff_pct", "cpu": "cpu_us_per_request_diff_pct"}
+
+    def limit(self, figure: str) -> float:
+        value = (self.floor or {}).get(self.KEYS[figure])
+        return float(value) if value is not None else CLOSE_WITHOUT_FLOOR_PCT
+
+    def phrase(self, figure: str) -> str:
+        if (self.floor or {}).get(self.KEYS[figure]) is not None:
+            return f"within the noise floor ({format_share(self.limit(figure))})"
+        return f"within {CLOSE_WITHOUT_FLOOR_PCT:g} % (no noise floor was measured)"
+
+
+@dataclasses.dataclass
+class Pick:
+    """The best of some candidates (label, figure, cell), the runner-up, and those too close to call."""
+
+    best: tuple[str, float, Cell]
+    runner_up: tuple[str, float, Cell] | None
+    tied: list[tuple[str, float, Cell]]  # the best's equals within the closeness limit, best first
+
+
+def pick(candidates: list[tuple[str, float, Cell]], higher_is_better: bool, figure: str, close: Closeness) -> Pick:
+    ordered = sorted(candidates, key=lambda c: -c[1] if higher_is_better else c[1])
+    best = ordered[0]
+    tied = [c for c in ordered[1:] if (gap_pct(best[1], c[1]) or 0.0) <= close.limit(figure)]
+    return Pick(best, ordered[1] if len(ordered) > 1 else None, [best, *tied] if tied else [])
+
+
+def concurrency_kind(cell: Cell) -> str:
+    """How a configuration serves requests at once, read from its name and model: ``greenlets``
+    (gevent: a waiting request yields), ``thread per connection``, or ``slots`` (workers ×
+    threads, each serving one request at a time)."""
+    model = (cell.server_model or "").lower()
+    if "gevent" in cell.server or "greenlet" in model or "eventlet" in cell.server:
+        return "greenlets"
+    if "per connection" in model:
+        return "thread per connection"
+    return "slots"
+
+
+def served_at_once(cell: Cell) -> int | None:
+    """Requests the configuration can hold at once while each waits: workers × threads for
+    process and thread models, one per connection (the users) for a thread per connection, None
+    for greenlets (no fixed number)."""
+    kind = concurrency_kind(cell)
+    if kind == "greenlets":
+        return None
+    if kind == "thread per connection":
+        return cell.users
+    return max(cell.workers, 1) * max(cell.threads, 1)
+
+
+def format_settings(cell: Cell) -> str:
+    """A configuration's settings in words: "2 workers × 8 threads", "2 workers, greenlets"."""
+    kind = concurrency_kind(cell)
+    workers = plural(max(cell.workers, 1), "worker")
+    if kind == "greenlets":
+        return f"{workers}, greenlets"
+    if kind == "thread per connection":
+        return f"{workers}, a thread per connection"
+    return f"{workers} × {plural(max(cell.threads, 1), 'thread')}"
+
+
+def keep_alive(run: Run, cell: Cell) -> bool | None:
+    """Whether the configuration keeps connections alive (None: the document does not say).
+
+    Measured facts first: the keep-alive probe of ``meta.probes``, then a verification warning
+    ("no keep-alive"); then the configuration's own model ("..., keep-alive").
+    """
+    for result in ((run.meta.get("probes") or {}).get(cell.server) or []):
+        if result.get("probe") == "keep-alive" and result.get("outcome") in ("ok", "differs"):
+            return result["outcome"] == "ok"
+    if any("no keep-alive" in w.lower() for w in (cell.verification or {}).get("warnings") or []):
+        return False
+    model = (cell.server_model or "").lower()
+    if "no keep-alive" in model:
+        return False
+    return True if "keep-alive" in model else None
+
+
+def noise_view(run: Run) -> dict:
+    """The run's noise floor (``meta.noise_floor``: the A/A pair) and the seed of its round order."""
+    meta = run.meta
+    options = meta.get("options") or {}
+    floor = meta.get("noise_floor")
+    seed = options.get("seed")
+    shuffled = rounds(run) > 1
+    view = {"measured": False, "seed": seed, "shuffled": shuffled, "reason": "", "pair": [], "advise_repeat": not shuffled,
+            "between_runs": f"{BETWEEN_RUNS_PCT:g}", "close": f"{CLOSE_WITHOUT_FLOOR_PCT:g}"}
+    twins = [cell for cell in run.cells if cell.aa_twin]
+    if floor:
+        twin = next((c for c in twins if c.ok and (c.server, c.scenario, c.users) ==
+                     (floor.get("server"), floor.get("scenario"), floor.get("users"))), None)
+        original = None
+        if twin is not None:
+            original = next((c for c in contest_cells(run) if c.ok and (c.server, c.scenario, c.users, c.workers,
+                             c.threads) == (twin.server, twin.scenario, twin.users, twin.workers, twin.threads)), None)
+        label = config_label(run, twin) if twin is not None else floor.get("server") or MISSING
+        view.update(measured=True, where=where(run, floor.get("scenario") or MISSING, floor.get("users")),
+                    users=format_users(floor["users"]) if floor.get("users") else MISSING, server=label,
+                    rps=format_share(floor.get("rps_diff_pct")), p99=format_share(floor.get("p99_diff_pct")),
+                    cpu=format_share(floor.get("cpu_us_per_request_diff_pct")))
+        for name, cell in (("first measurement", original), ("A/A twin", twin)):
+            if cell is not None:
+                view["pair"].append({"name": name, "rps": format_rps(cell.rps),
+                                     "p99": format_ms((cell.latency_ms or {}).get("p99")),
+                                     "cpu_us": format_us(cell.cpu_us_per_request)})
+        if view["pair"]:
+            view["pair"].append({"name": "difference (% of their mean)", "rps": view["rps"], "p99": view["p99"],
+                                 "cpu_us": view["cpu"]})
+        return view
+    failed = [c for c in twins if not c.ok]
+    if failed:
+        view["reason"] = (f"The A/A twin ({failed[0].scenario} / {config_label(run, failed[0])}) failed "
+                          f"({failed[0].error or 'no reason recorded'}), so no cell was measured twice.")
+    elif twins:
+        view["reason"] = "The A/A twin has no counterpart to compare with, so no cell was measured twice."
+    elif shuffled:
+        view["reason"] = ("This run has no A/A twin (it was recorded before the lab measured one), so no cell "
+                          "was measured twice.")
+    elif run.cells:
+        view["reason"] = "Each cell was measured once (one round), so no cell was measured twice."
+    return view
+
+
+def littles_view(run: Run) -> dict | None:
+    """Little's law over the closed-loop cells: who kept fewer or more requests in flight than users."""
+    cells = [c for c in ordered_cells(run, [c for c in contest_cells(run) if c.ok])
+             if c.concurrency is not None or c.littles_law_gap_pct is not None]
+    if not cells:
+        return None
+    closed = [c for c in cells if not c.rate]
+    flagged = []
+    for cell in closed:
+        flag = littles_law_flag(cell)
+        if flag is None:
+            continue
+        if flag == "negative":
+            why = ("users spent time outside requests the client measured: in the load generator itself "
+                   "(scheduling, answer checks), typical when the generator is saturated")
+            saturated = "saturated" if cell.generator_bound else "below the generator-bound threshold"
+            why += f"; generator CPU here {format_generator_cpu(cell)} % ({saturated})"
+        else:
+            why = ("latency was measured over longer than the requests were in flight (e.g. connection "
+                   "setup counted, coordinated waits): check this cell")
+        flagged.append({"scenario": where(run, cell.scenario, cell.users), "server": config_label(run, cell),
+                        "concurrency": format_number(cell.concurrency), "users": format_users(cell.users),
+                        "gap": format_signed_pct(cell.littles_law_gap_pct), "direction": flag, "why": why})
+    return {"tolerance": f"{LITTLES_LAW_TOLERANCE_PCT:g}", "checked": len(closed), "flagged": flagged,
+            "rate_cells": len(cells) - len(closed)}
+
+
+def efficiency_view(run: Run, scenario: str, users: int | None, limits: Limits, close: Closeness) -> dict | None:
+    """The generator-bound cells of one table, ranked by server CPU µs per request (lower is
+    better) instead of rps, which only shows what the generator could send."""
+    if not has_resources(run):
+        return None
+    bound = [c for c in contest_cells(run) if c.scenario == scenario and (users is None or c.users == users)
+             and limits.lower_bound(c)]
+    if not bound:
+        return None
+    measured = sorted((c for c in bound if c.cpu_us_per_request), key=lambda c: c.cpu_us_per_request)
+    unmeasured = [c for c in bound if not c.cpu_us_per_request]
+    rows = [{"rank": rank, "server": config_label(run, c), "cpu_us": format_us(c.cpu_us_per_request),
+             "rps": format_rps(c.rps, lower_bound=True), "server_cpu": format_pct(c.server_cpu_pct)}
+            for rank, c in enumerate(measured, 1)]
+    rows += [{"rank": None, "server": config_label(run, c), "cpu_us": MISSING, "rps": format_rps(c.rps, True),
+              "server_cpu": format_pct(c.server_cpu_pct)} for c in unmeasured]
+    verdict = "No generator-bound cell here has a CPU-per-request figure."
+    if len(measured) == 1:
+        verdict = (f"Only {config_label(run, measured[0])} has a figure here "
+                   f"({format_us(measured[0].cpu_us_per_request)} µs per request): nothing to rank it against.")
+    elif measured:
+        chosen = pick([(config_label(run, c), c.cpu_us_per_request, c) for c in measured], False, "cpu", close)
+        if chosen.tied:
+            verdict = f"no clear winner: {names([t[0] for t in chosen.tied])} are {close.phrase('cpu')}."
+        else:
+            best, runner = chosen.best, chosen.runner_up
+            verdict = (f"{best[0]} used the least server CPU per request: {format_us(best[1])} µs, against "
+                       f"{format_us(runner[1])} µs for {runner[0]} ({format_signed_pct((runner[1] - best[1]) / best[1] * 100)}).")
+    return {"rows": rows, "verdict": verdict}
+
+
+def _best_per_config(run: Run, cells: list[Cell], key) -> dict[str, Cell]:
+    """Per configuration label, the cell that maximises ``key``."""
+    out: dict[str, Cell] = {}
+    for cell in cells:
+        label = config_label(run, cell)
+        if label not in out or key(cell) > key(out[label]):
+            out[label] = cell
+    return out
+
+
+def _with(cell: Cell) -> str:
+    """ "2 workers × 8 threads, 32 users" for a line of figures."""
+    return f"{format_settings(cell)}, {format_users(cell.users)}"
+
+
+def throughput_line(run: Run, cells: list[Cell], limits: Limits, close: Closeness) -> dict:
+    """(a) The best configuration by rps among server-bound cells, or why none can be named."""
+    title = "Throughput (server-bound cells)"
+    if all(c.rate for c in cells):
+        return {"title": title, "lead": "", "text": "fixed-rate load: throughput is set by the offered rate, so it is not "
+                "compared here; compare latency below.", "notes": []}
+    server_bound = [c for c in cells if not limits.lower_bound(c) and c.limit == "server" and not c.rate and c.rps]
+    lower = [c for c in cells if limits.lower_bound(c)]
+    notes = []
+    see_cpu = any(c.cpu_us_per_request is not None for c in cells)
+    if not server_bound:
+        return {"title": title, "lead": "", "text": "no server-bound cell: every measured rps here is a lower bound (the "
+                "generator was the limit), so no throughput winner can be named"
+                + ("; see CPU per request." if see_cpu else "."), "notes": []}
+    best_cells = _best_per_config(run, server_bound, lambda c: c.rps)
+    chosen = pick([(label, c.rps, c) for label, c in best_cells.items()], True, "rps", close)
+    best_label, best_rps, best = chosen.best
+    if chosen.tied:
+        lead = "no clear winner"
+        text = (f": {names([t[0] for t in chosen.tied])} are {close.phrase('rps')}: "
+                + "; ".join(f"{label} {format_rps(rps)} rps ({_with(c)})" for label, rps, c in chosen.tied) + ".")
+    else:
+        lead = best_label
+        text = f": {format_rps(best_rps)} rps ({_with(best)})"
+        if chosen.runner_up:
+            label, rps, c = chosen.runner_up
+            text += (f"; runner-up {label}: {format_rps(rps)} rps ({_with(c)}, "
+                     f"{format_signed_pct((rps - best_rps) / best_rps * 100)}).")
+        else:
+            text += "; the only configuration with a server-bound cell."
+    if noisy(best):
+        notes.append(f"{best_label}'s rps varied over its rounds {format_range(rps_spread(best))}: noisy.")
+    if best.failures:
+        notes.append(f"{best_label} had failed requests there: {format_failures(best.failures, best.requests)}.")
+    faster = [c for c in lower if c.rps is not None and c.rps > best_rps]
+    if faster:
+        top = max(faster, key=lambda c: c.rps)
+        labels = unique(config_label(run, c) for c in faster)
+        one = len(labels) == 1
+        notes.append(f"{names(labels)} {'was' if one else 'were'} generator-bound at more rps than that (up to "
+                     f"{format_rps(top.rps, True)}): {'its' if one else 'their'} capacity is at least that, so "
+                     f"{'it' if one else 'they'} may be faster than {best_label}"
+                     + ("; compare by CPU per request." if see_cpu else "."))
+    unranked = sorted(set(config_label(run, c) for c in lower) - set(best_cells) - set(
+        config_label(run, c) for c in faster))
+    if unranked:
+        notes.append(f"Only generator-bound cells for {names(unranked)}: not compared.")
+    return {"title": title, "lead": lead, "text": text, "notes": notes}
+
+
+def latency_line(run: Run, cells: list[Cell], limits: Limits, close: Closeness) -> dict:
+    """(b) The best configuration by p99 at a stated share of its own peak rps."""
+    share = f"{LATENCY_SHARE * 100:g} %"
+    usable = [c for c in cells if c.rps and (c.latency_ms or {}).get("p99")]
+    by_config: dict[str, list[Cell]] = {}
+    for cell in usable:
+        by_config.setdefault(config_label(run, cell), []).append(cell)
+    if not by_config:
+        return {"title": "Latency (p99)", "lead": "", "text": "no p99 figure in this scenario.", "notes": []}
+    one_step = all(len(found) == 1 for found in by_config.values())
+    title = ("Latency (p99 at full load: one users step)" if one_step else
+             f"Latency (p99 at the busiest step at or below {share} of each configuration's own peak rps)")
+    chosen_cells, notes, peaks = {}, [], {}
+    for label, found in by_config.items():
+        peak = max(found, key=lambda c: c.rps)
+        peaks[label] = peak
+        if len(found) == 1:
+            chosen_cells[label] = found[0]
+            continue
+        below = [c for c in found if c.rps <= LATENCY_SHARE * peak.rps]
+        if below:
+            chosen_cells[label] = max(below, key=lambda c: c.rps)
+        else:
+            lightest = min(found, key=lambda c: c.rps)
+            chosen_cells[label] = lightest
+            notes.append(f"{label}: no step at or below {share} of its peak; its lightest step is used "
+                         f"({format_users(lightest.users)}, {lightest.rps / peak.rps * 100:.0f} % of its peak).")
+    chosen = pick([(label, c.latency_ms["p99"], c) for label, c in chosen_cells.items()], False, "p99", close)
+
+    def figures(label: str, p99: float, c: Cell) -> str:
+        text = f"p99 {format_ms(p99)} ms with {format_users(c.users)} ({format_rps(c.rps, limits.lower_bound(c))} rps"
+        if not one_step:
+            peak = peaks[label]
+            text += f", {c.rps / peak.rps * 100:.0f} % of its peak {format_rps(peak.rps, limits.lower_bound(peak))} rps"
+        return text + ")"
+
+    best_label, best_p99, best = chosen.best
+    if chosen.tied:
+        lead = "no clear winner"
+        text = (f": {names([t[0] for t in chosen.tied])} are {close.phrase('p99')}: "
+                + "; ".join(f"{label} {figures(label, p99, c)}" for label, p99, c in chosen.tied) + ".")
+    else:
+        lead = best_label
+        text = f": {figures(best_label, best_p99, best)}"
+        if chosen.runner_up:
+            label, p99, c = chosen.runner_up
+            text += (f"; runner-up {label}: {figures(label, p99, c)}, "
+                     f"{format_signed_pct((p99 - best_p99) / best_p99 * 100)}.")
+        else:
+            text += "; the only configuration with a p99."
+    lower = [label for label, c in chosen_cells.items() if limits.lower_bound(c)]
+    if lower:
+        notes.append(f"Generator-bound at the step used: {names(lower)}; {'its' if len(lower) == 1 else 'their'} "
+                     "latency includes the generator's own queuing.")
+    lower_peaks = [label for label, c in peaks.items() if limits.lower_bound(c) and label not in lower]
+    if lower_peaks and not one_step:
+        notes.append(f"The peak of {names(lower_peaks)} is a lower bound (generator-bound), so its share of "
+                     "the true peak is smaller than shown.")
+    return {"title": title, "lead": lead, "text": text, "notes": notes}
+
+
+def cpu_line(run: Run, cells: list[Cell], limits: Limits, close: Closeness) -> dict:
+    """(c) The best configuration by server CPU µs per request, at each one's highest users step."""
+    title = "CPU per request (lower is better)"
+    with_cpu = [c for c in cells if c.cpu_us_per_request]
+    if not with_cpu:
+        return {"title": title, "lead": "", "text": "no CPU-per-request figure in this run.", "notes": []}
+    top = _best_per_config(run, with_cpu, lambda c: c.users)
+    chosen = pick([(label, c.cpu_us_per_request, c) for label, c in top.items()], False, "cpu", close)
+
+    def figures(c: Cell) -> str:
+        return f"{format_us(c.cpu_us_per_request)} µs per request ({_with(c)}, {format_rps(c.rps, limits.lower_bound(c))} rps)"
+
+    best_label, best_us, best = chosen.best
+    if chosen.tied:
+        lead = "no clear winner"
+        text = (f": {names([t[0] for t in chosen.tied])} are {close.phrase('cpu')}: "
+                + "; ".join(f"{label} {figures(c)}" for label, _, c in chosen.tied) + ".")
+    else:
+        lead = best_label
+        text = f": {figures(best)}"
+        if chosen.runner_up:
+            label, us, c = chosen.runner_up
+            text += f"; runner-up {label}: {figures(c)}, {format_signed_pct((us - best_us) / best_us * 100)}."
+        else:
+            text += "; the only configuration with the figure."
+    notes = [("Read at each configuration's highest users step. " if is_sweep(run) else "")
+             + "Server CPU counts every server process (a pre-fork master too); generator-bound cells count: "
+             "CPU per request is measured whichever side was the limit."]
+    return {"title": title, "lead": lead, "text": text, "notes": notes}
+
+
+def _model_rows(run: Run, cells: list[Cell]) -> list[tuple[str, Cell]]:
+    """Each configuration's best cell (highest rps) in a scenario, in contender order."""
+    best = _best_per_config(run, [c for c in cells if c.rps is not None], lambda c: c.rps)
+    return [(c.label, best[c.label]) for c in contenders(run) if c.label in best]
+
+
+def models_view(run: Run, scenario: str, cells: list[Cell], limits: Limits) -> dict:
+    """What the concurrency models mean for this workload, with each configuration's figures."""
+    server_cpus = (run.meta.get("cpus") or {}).get("server") or []
+    rows, columns_, paragraphs = [], [], []
+    best = _model_rows(run, cells)
+    if scenario == "io":
+        per = 1000 / IO_WAIT_MS
+        steps = sorted({c.users for c in cells if c.users})
+        caps = ", ".join(f"{format_users(u)}: {format_rps(u * per)} rps" for u in steps)
+        paragraphs.append(
+            f"A worker that serves one request at a time holds it through the {IO_WAIT_MS} ms wait, so one such "
+            f"worker cannot exceed 1000 / {IO_WAIT_MS} = {per:g} rps: the bound is (requests served at once) × "
+            f"{per:g} rps, i.e. workers × threads × 1000 / {IO_WAIT_MS} for process and thread models. Threads "
+            f"overlap the waits, one wait per thread; greenlets (gevent) yield during the wait, so they have no "
+            f"such bound and are limited by other things (CPU, connections, the load).")
+        paragraphs.append(f"The load caps everyone too: in a closed loop each user waits for its answer, so "
+                          f"users × {per:g} is the most they can ask for ({caps}).")
+        columns_ = ["Configuration", "concurrency model", "served at once", "bound rps", "best rps", "users",
+                    "load's cap", "of bound"]
+        for label, c in best:
+            slots = served_at_once(c)
+            kind = concurrency_kind(c)
+            model = {"greenlets": "greenlets: a waiting request yields",
+                     "thread per connection": "a thread per connection"}.get(
+                kind, "threads, one request each" if c.threads > 1 else "processes, one request each")
+            bound = slots * per if slots else None
+            rows.append([label, model,
+                         f"{format_settings(c)} = {slots}" if slots and kind == "slots" else (
+                             f"{slots} (one per user)" if slots else "no fixed number"),
+                         format_rps(bound) if bound else "none (other limits)",
+                         format_rps(c.rps, limits.lower_bound(c)), str(c.users), format_rps(c.users * per),
+                         f"{c.rps / bound * 100:.0f} %" if bound else MISSING])
+    elif scenario == "cpu":
+        paragraphs.append(
+            "Python threads of one process take turns on one core for Python code (the GIL), so threads add no "
+            "throughput here; only worker processes, on more cores, do, and greenlets do not yield during CPU "
+            f"work. The server was allowed {plural(len(server_cpus), 'CPU') if server_cpus else 'an unrecorded number of CPUs'}"
+            f"{' (' + format_cpus(server_cpus) + ')' if server_cpus else ''}: server CPU % shows how many cores each "
+            "configuration kept busy (100 % = one core).")
+        columns_ = ["Configuration", "worker processes", "best rps", "users", "server CPU %", "CPU µs / request"]
+        for label, c in best:
+            rows.append([label, str(max(c.workers, 1)), format_rps(c.rps, limits.lower_bound(c)), str(c.users),
+                         format_pct(c.server_cpu_pct), format_us(c.cpu_us_per_request)])
+    elif scenario in BODY_KB:
+        kb = BODY_KB[scenario]
+        way = "written to" if scenario == "large" else "read from"
+        paragraphs.append(
+            f"Each request moves {kb} KiB, so rps × {kb} KiB is the data rate. A sync worker is held until the "
+            f"whole body is {way} the socket; threads and greenlets serve other requests meanwhile. On loopback "
+            "the copy itself is cheap, so CPU per request is where configurations differ.")
+        columns_ = ["Configuration", "best rps", "MB/s", "users", "server CPU %", "CPU µs / request"]
+        for label, c in best:
+            rows.append([label, format_rps(c.rps, limits.lower_bound(c)), f"{c.rps * kb / 1024:,.1f}", str(c.users),
+                         format_pct(c.server_cpu_pct), format_us(c.cpu_us_per_request)])
+    else:
+        without = unique(label for label, c in best if keep_alive(run, c) is False)
+        text = ("Each request does little work in the app, so these figures measure each server's own overhead: "
+                "HTTP parsing, the WSGI call, the connection.")
+        if without:
+            text += f" {names(without)} {'opens' if len(without) == 1 else 'open'} a new TCP connection per request (no keep-alive)."
+        lower = [c for c in cells if limits.lower_bound(c)]
+        if lower:
+            text += (f" This is where the load generator is most often the limit: {len(lower)} of {len(cells)} "
+                     f"cells here {'was' if len(lower) == 1 else 'were'} generator-bound"
+                     + (", so compare them by CPU per request." if has_resources(run) else
+                        ": their rps only shows what the generator could send."))
+        paragraphs.append(text)
+    return {"paragraphs": paragraphs, "columns": columns_, "rows": rows}
+
+
+def workload_views(run: Run, limits: Limits, close: Closeness) -> list[dict]:
+    """"Which server for which workload": per scenario, the three lines and what the models mean."""
+    out = []
+    for scenario in scenario_order(run):
+        cells = [c for c in contest_cells(run) if c.scenario == scenario and c.ok and c.rps is not None]
+        view = {"name": scenario, "about": SCENARIO_ABOUT.get(scenario, ""), "lines": [], "models": None}
+        if not cells:
+            view["lines"] = [{"title": "No figures", "lead": "", "text": "no cell of this scenario was measured.",
+                              "notes": []}]
+        else:
+            view["lines"] = [throughput_line(run, cells, limits, close), latency_line(run, cells, limits, close),
+                             cpu_line(run, cells, limits, close)]
+            view["models"] = models_view(run, scenario, cells, limits)
+        out.append(view)
+    return out
+
+
+def probe_view(run: Run) -> dict | None:
+    """The conformance probe matrix (``meta.probes``): rows probes, columns servers."""
+    probes = run.meta.get("probes")
+    if not probes:
+        return None
+    servers = list(probes)
+    order = unique(result.get("probe") for results in probes.values() for result in results or [])
+    rows = []
+    for probe in order:
+        cells = []
+        for server in servers:
+            found = next((r for r in probes[server] or [] if r.get("probe") == probe), None)
+            if found is None:
+                cells.append({"server": server, "outcome": "missing", "summary": MISSING, "detail": "", "mark": ""})
+                continue
+            outcome = found.get("outcome") or "error"
+            cells.append({"server": server, "outcome": outcome, "summary": found.get("summary") or MISSING,
+                          "detail": found.get("detail") or "", "mark": "" if outcome == "ok" else outcome})
+        rows.append({"probe": probe, "meaning": PROBE_MEANING.get(probe, ""), "cells": cells})
+    counts = {server: {outcome: sum(1 for r in probes[server] or [] if r.get("outcome") == outcome)
+                       for outcome, _ in PROBE_OUTCOMES} for server in servers}
+    totals = [{"server": server, "text": ", ".join(f"{n} {outcome}" for outcome, n in counts[server].items() if n)}
+              for server in servers]
+    return {"servers": servers, "rows": rows, "outcomes": PROBE_OUTCOMES, "totals": totals}

@@ -328,19 +328,9 @@ def throughput_line(run: Run, cells: list[Cell], limits: Limits, close: Closenes
     best_cells = _best_per_config(run, server_bound, lambda c: c.rps)
     chosen = pick([(label, c.rps, c) for label, c in best_cells.items()], True, "rps", close)
     best_label, best_rps, best = chosen.best
-    if chosen.tied:
-        lead = "no clear winner"
-        text = (f": {names([t[0] for t in chosen.tied])} are {close.phrase('rps')}: "
-                + "; ".join(f"{label} {format_rps(rps)} rps ({_with(c)})" for label, rps, c in chosen.tied) + ".")
-    else:
-        lead = best_label
-        text = f": {format_rps(best_rps)} rps ({_with(best)})"
-        if chosen.runner_up:
-            label, rps, c = chosen.runner_up
-            text += (f"; runner-up {label}: {format_rps(rps)} rps ({_with(c)}, "
-                     f"{format_signed_pct((rps - best_rps) / best_rps * 100)}).")
-        else:
-            text += "; the only configuration with a server-bound cell."
+    lead, text = winner_text(chosen, close.phrase("rps"),
+                             lambda label, rps, c: f"{format_rps(rps)} rps ({_with(c)})",
+                             "the only configuration with a server-bound cell")
     if noisy(best):
         notes.append(f"{best_label}'s rps varied over its rounds {format_range(rps_spread(best))}: noisy.")
     if best.failures:
@@ -397,20 +387,7 @@ def latency_line(run: Run, cells: list[Cell], limits: Limits, close: Closeness) 
             text += f", {c.rps / peak.rps * 100:.0f} % of its peak {format_rps(peak.rps, limits.lower_bound(peak))} rps"
         return text + ")"
 
-    best_label, best_p99, best = chosen.best
-    if chosen.tied:
-        lead = "no clear winner"
-        text = (f": {names([t[0] for t in chosen.tied])} are {close.phrase('p99')}: "
-                + "; ".join(f"{label} {figures(label, p99, c)}" for label, p99, c in chosen.tied) + ".")
-    else:
-        lead = best_label
-        text = f": {figures(best_label, best_p99, best)}"
-        if chosen.runner_up:
-            label, p99, c = chosen.runner_up
-            text += (f"; runner-up {label}: {figures(label, p99, c)}, "
-                     f"{format_signed_pct((p99 - best_p99) / best_p99 * 100)}.")
-        else:
-            text += "; the only configuration with a p99."
+    lead, text = winner_text(chosen, close.phrase("p99"), figures, "the only configuration with a p99")
     lower = [label for label, c in chosen_cells.items() if limits.lower_bound(c)]
     if lower:
         notes.append(f"Generator-bound at the step used: {names(lower)}; {'its' if len(lower) == 1 else 'their'} "
@@ -420,6 +397,22 @@ def latency_line(run: Run, cells: list[Cell], limits: Limits, close: Closeness) 
         notes.append(f"The peak of {names(lower_peaks)} is a lower bound (generator-bound), so its share of "
                      "the true peak is smaller than shown.")
     return {"title": title, "lead": lead, "text": text, "notes": notes}
+
+
+def winner_text(chosen, closeness: str, describe, alone: str) -> tuple[str, str]:
+    """The lead and sentence of one "which server" line: the best with its runner-up and their gap,
+    or "no clear winner" naming every configuration too close to call (``closeness`` says how)."""
+    if chosen.tied:
+        return "no clear winner", (f": {names([t[0] for t in chosen.tied])} are {closeness}: "
+                                   + "; ".join(f"{label} {describe(label, value, c)}"
+                                               for label, value, c in chosen.tied) + ".")
+    best_label, best_value, best = chosen.best
+    text = f": {describe(best_label, best_value, best)}"
+    if not chosen.runner_up:
+        return best_label, text + f"; {alone}."
+    label, value, c = chosen.runner_up
+    gap = format_signed_pct((value - best_value) / best_value * 100)
+    return best_label, text + f"; runner-up {label}: {describe(label, value, c)}, {gap}."
 
 
 def cpu_line(run: Run, cells: list[Cell], limits: Limits, close: Closeness) -> dict:
@@ -434,19 +427,8 @@ def cpu_line(run: Run, cells: list[Cell], limits: Limits, close: Closeness) -> d
     def figures(c: Cell) -> str:
         return f"{format_us(c.cpu_us_per_request)} µs per request ({_with(c)}, {format_rps(c.rps, limits.lower_bound(c))} rps)"
 
-    best_label, best_us, best = chosen.best
-    if chosen.tied:
-        lead = "no clear winner"
-        text = (f": {names([t[0] for t in chosen.tied])} are {close.phrase('cpu')}: "
-                + "; ".join(f"{label} {figures(c)}" for label, _, c in chosen.tied) + ".")
-    else:
-        lead = best_label
-        text = f": {figures(best)}"
-        if chosen.runner_up:
-            label, us, c = chosen.runner_up
-            text += f"; runner-up {label}: {figures(c)}, {format_signed_pct((us - best_us) / best_us * 100)}."
-        else:
-            text += "; the only configuration with the figure."
+    lead, text = winner_text(chosen, close.phrase("cpu"), lambda label, us, c: figures(c),
+                             "the only configuration with the figure")
     notes = [("Read at each configuration's highest users step. " if is_sweep(run) else "")
              + "Server CPU counts every server process (a pre-fork master too); generator-bound cells count: "
              "CPU per request is measured whichever side was the limit."]

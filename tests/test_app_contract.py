@@ -23,6 +23,7 @@ import pytest
 
 import app
 from app import content as c
+from tests.wsgi_call import validated_call
 
 pytestmark = pytest.mark.filterwarnings("error::wsgiref.validate.WSGIWarning")
 
@@ -98,26 +99,8 @@ def call(application, method: str, path: str, body: bytes = b"", *, content_type
     if terminated:
         environ["wsgi.input_terminated"] = True
 
-    def inject(env, start_response):
-        env.update(after_validation or {})
-        return application(env, start_response)
-
-    started = []
-
-    def start_response(status, headers, exc_info=None):
-        started.append((status, headers))
-        return lambda data: pytest.fail("the write() callable must not be used")
-
-    result = validator(inject)(environ, start_response)
-    try:
-        received = b"".join(result)
-    finally:
-        result.close()
-
-    assert len(started) == 1
-    status_line, header_list = started[0]
-    names = [name.lower() for name, _ in header_list]
-    assert len(names) == len(set(names)), f"duplicate headers: {header_list}"
+    status_line, header_list, received = validated_call(
+        application, environ, lambda env: env.update(after_validation or {}))
     headers = {name.lower(): value for name, value in header_list}
     assert headers["content-type"] in (c.HTML, c.TEXT, c.JSON, c.OCTETS)
     assert headers["content-length"].isdigit()

@@ -34,7 +34,6 @@ from collections import Counter
 from dataclasses import dataclass
 from unittest import mock
 from urllib.parse import parse_qsl, quote, urlencode
-from wsgiref.validate import validator
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -43,6 +42,7 @@ from hypothesis import strategies as st
 import app
 from app import content as c
 from app import signin, workloads
+from tests.wsgi_call import validated_call
 
 pytestmark = pytest.mark.filterwarnings("error::wsgiref.validate.WSGIWarning")
 
@@ -141,33 +141,17 @@ def call(application, environ_overrides: dict, *, body: bytes = b"", chunk: int 
     stream = RecordingInput(body, chunk, fail_after)
     environ["wsgi.input"] = stream
 
-    def inject(env, start_response):
+    def inject(env):
         for key, value in environ_overrides.items():
             if value is None:
                 env.pop(key, None)
             else:
                 env[key] = value
-        return application(env, start_response)
 
-    started = []
-
-    def start_response(status, headers, exc_info=None):
-        started.append((status, headers))
-        return lambda data: pytest.fail("the write() callable must not be used")
-
-    result = validator(inject)(environ, start_response)
-    try:
-        received = b"".join(result)
-    finally:
-        result.close()
-
-    assert len(started) == 1
-    status_line, header_list = started[0]
+    status_line, header_list, received = validated_call(application, environ, inject)
     status = int(status_line[:3])
     assert status < 500, f"server error {status_line!r}"
     assert status in DOCUMENTED_STATUSES, f"undocumented status {status_line!r}"
-    names = [name.lower() for name, _ in header_list]
-    assert len(names) == len(set(names)), f"duplicate headers: {header_list}"
     headers = {name.lower(): value for name, value in header_list}
     assert headers["content-type"] in CONTENT_TYPES
     assert headers["content-length"].isascii() and headers["content-length"].isdigit()

@@ -861,7 +861,7 @@ def test_which_server_for_which_workload(workload):
     _, md, html = workload
     for flat in which(md, html, "io"):
         assert ("Throughput (server-bound cells): gunicorn:gevent: 1,520 rps (2 workers, greenlets, 32 users); "
-                "runner-up gunicorn:gthread 2w×8t: 776 rps (2 workers × 8 threads, 32 users, −48.9 %).") in flat
+                "runner-up gunicorn:gthread 2w×8t: 776 rps (2 workers × 8 threads, 32 users), −48.9 %.") in flat
         assert ("no clear winner: waitress 1w×8t, waitress 1w×4t, gunicorn and gunicorn:gthread 2w×4t are within "
                 "the noise floor (6.2 %)") in flat
         assert "waitress 1w×8t p99 21.40 ms with 1 user (47.0 rps, 12 % of its peak 394 rps)" in flat

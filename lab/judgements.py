@@ -311,6 +311,20 @@ def _with(cell: Cell) -> str:
     return f"{format_settings(cell)}, {format_users(cell.users)}"
 
 
+def peak_note(run: Run, cells: list[Cell], close: Closeness) -> list[str]:
+    """The best wrk peak where wrk ran: the throughput figure locust's own ceiling cannot cap."""
+    measured = [c for c in cells if c.wrk_rps]
+    if not measured:
+        return []
+    best_cells = _best_per_config(run, measured, lambda c: c.wrk_rps)
+    chosen = pick([(label, c.wrk_rps, c) for label, c in best_cells.items()], True, "rps", close)
+    _lead, text = winner_text(chosen, close.phrase("rps"),
+                              lambda label, rps, c: f"{format_rps(rps)} rps ({_with(c)})",
+                              "the only configuration wrk measured")
+    return [f"Peak capacity measured by wrk (not capped by locust): "
+            f"{'no clear winner' if chosen.tied else chosen.best[0]}{text}"]
+
+
 def throughput_line(run: Run, cells: list[Cell], limits: Limits, close: Closeness) -> dict:
     """(a) The best configuration by rps among server-bound cells, or why none can be named."""
     title = "Throughput (server-bound cells)"
@@ -324,7 +338,7 @@ def throughput_line(run: Run, cells: list[Cell], limits: Limits, close: Closenes
     if not server_bound:
         return {"title": title, "lead": "", "text": "no server-bound cell: every measured rps here is a lower bound (the "
                 "generator was the limit), so no throughput winner can be named"
-                + ("; see CPU per request." if see_cpu else "."), "notes": []}
+                + ("; see CPU per request." if see_cpu else "."), "notes": peak_note(run, cells, close)}
     best_cells = _best_per_config(run, server_bound, lambda c: c.rps)
     chosen = pick([(label, c.rps, c) for label, c in best_cells.items()], True, "rps", close)
     best_label, best_rps, best = chosen.best
@@ -348,7 +362,7 @@ def throughput_line(run: Run, cells: list[Cell], limits: Limits, close: Closenes
         config_label(run, c) for c in faster))
     if unranked:
         notes.append(f"Only generator-bound cells for {names(unranked)}: not compared.")
-    return {"title": title, "lead": lead, "text": text, "notes": notes}
+    return {"title": title, "lead": lead, "text": text, "notes": notes + peak_note(run, cells, close)}
 
 
 def latency_line(run: Run, cells: list[Cell], limits: Limits, close: Closeness) -> dict:

@@ -1020,3 +1020,13 @@ def test_interrupted_workload_run_shows_unrun_configurations(tmp_path):
         assert servers["gunicorn"]["Rank"] == "1"
     assert by_server(html_scenario_rows(html, "plaintext", 32))["waitress 1w×4t"]["in flight"] == DASH
     assert "not run" not in [row["Server"] for row in md_tables(md_section(md, "plaintext", 32))[1]]
+
+
+def test_which_server_names_the_best_wrk_peak_where_wrk_ran(sweep):
+    _, md, html = sweep
+    doc = sweep_doc()
+    top = max((c for c in doc["cells"] if c["scenario"] == "plaintext" and c.get("wrk_rps")),
+              key=lambda c: c["wrk_rps"])
+    for text in (md, html):
+        assert "Peak capacity measured by wrk (not capped by locust)" in text
+        assert f"{top['server']}: {top['wrk_rps']:,.0f} rps" in text.replace("&nbsp;", " ")

@@ -20,6 +20,11 @@ FORM_BODY_CAP = 4096
 USERNAME = "admin"
 PASSWORD = "password"
 
+
+def sign_in_form(username: str = USERNAME, password: str = PASSWORD) -> bytes:
+    """A ``POST /sign`` body, form-encoded (the account's credentials by default)."""
+    return f"username={username}&password={password}".encode()
+
 HOME_PAGE = (
     b"<!DOCTYPE html>\n<html><head><title>Home</title></head><body>\n"
     b"<h1>Home</h1>\n<ul>\n"

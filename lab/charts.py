@@ -319,6 +319,12 @@ def _sweep_legend(fig, run: Run, servers: list[str], styles: list[Line2D]) -> No
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), fontsize=8, frameon=False)
 
 
+def _sweep_canvas(run: Run, scenario: str):
+    """What both sweep charts start from: server colours, cells by server and step, a figure."""
+    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
+    return server_colors(run), _sweep_cells(run, scenario), fig, fig.add_subplot()
+
+
 def chart_sweep_throughput(run: Run, scenario: str, limits: Limits | None = None) -> str | None:
     """Throughput against users for one scenario, one line per server; None for a single step.
 
@@ -330,10 +336,7 @@ def chart_sweep_throughput(run: Run, scenario: str, limits: Limits | None = None
     steps = users_steps(run)
     if len(steps) < 2:
         return None
-    colors = server_colors(run)
-    sweep = _sweep_cells(run, scenario)
-    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
-    ax = fig.add_subplot()
+    colors, sweep, fig, ax = _sweep_canvas(run, scenario)
     log = log_scale(sweep_throughputs(run, scenario))
     any_wrk = any_lower = any_knee = False
     failed_rows = 0
@@ -402,13 +405,9 @@ def chart_sweep_latency(run: Run, scenario: str, limits: Limits | None = None) -
     the most.  A line that turns upward is the server saturating: more users, more waiting, no more
     throughput.  The knee is ringed; hollow points are generator-bound."""
     limits = limits or Limits(run)
-    steps = users_steps(run)
-    if len(steps) < 2:
+    if len(users_steps(run)) < 2:
         return None
-    colors = server_colors(run)
-    sweep = _sweep_cells(run, scenario)
-    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
-    ax = fig.add_subplot()
+    colors, sweep, fig, ax = _sweep_canvas(run, scenario)
     drawn: list[float] = []
     any_lower = any_knee = False
     for server, cells in sweep.items():

@@ -1,6 +1,7 @@
 """``python -m lab``: one function per subcommand and a dispatch table (after pyperf's ``__main__``).
 
-Library code raises ``LabError`` subclasses; ``main`` turns bad usage into one line and exit code 2.
+Bad options raise ``UsageError`` and an unusable run folder ``ResultsError``; ``main`` turns either
+into one line and exit code 2.
 Exit codes: 0 every cell ok, 1 some cell failed, 2 bad options, 130 interrupted (Ctrl-C/SIGTERM).
 """
 
@@ -15,7 +16,7 @@ import servers
 from lab import bench, config, report
 from lab.console import TerminalProgress, probe_table, summary_table
 from lab.local import LocalBackend
-from lab.results import ResultsError, load
+from lab.results import ResultsError
 
 EXIT_OK, EXIT_FAILED_CELLS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 CELL_OVERHEAD_S = 4.0  # start, verify, locust start-up, stop: a first guess for the remaining time
@@ -125,10 +126,6 @@ def cmd_measure(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    try:
-        load(args.run)
-    except ResultsError as exc:
-        raise UsageError(str(exc)) from None
     for path in report.write_reports(args.run):
         print(path)
     return EXIT_OK
@@ -138,11 +135,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from lab.compare import write_comparison
 
     run_a, run_b = args.run_a.resolve(), args.run_b.resolve()
-    for run in (run_a, run_b):
-        try:
-            load(run)
-        except ResultsError as exc:
-            raise UsageError(str(exc)) from None
     out = args.out or run_a.parent / f"compare-{run_a.name}-vs-{run_b.name}"
     for path in write_comparison(run_a, run_b, out):
         print(path)
@@ -163,6 +155,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
-    except UsageError as exc:
+    except (UsageError, ResultsError) as exc:  # a run folder without a usable results.json too
         print(f"lab: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

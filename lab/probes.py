@@ -57,7 +57,7 @@ LINGER_S = 0.3
 #: A latency above this (ms) counts as a stall in the slow-client and crowd probes.
 STALL_MS = 1000.0
 
-FORM_BODY = f"username={content.USERNAME}&password={content.PASSWORD}".encode()
+FORM_BODY = content.sign_in_form()
 HOST_HEADER = "Host: probe.local"
 
 

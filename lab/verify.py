@@ -38,10 +38,6 @@ class Expectation:
         return f"{self.method} {self.path}"
 
 
-def form(username: str, password: str) -> bytes:
-    return f"username={username}&password={password}".encode()
-
-
 #: The body ``POST /upload`` is checked with: 4 KiB holding every byte value, so a server that
 #: mangles any byte (or stops early) changes the SHA-256.
 UPLOAD_SAMPLE = bytes(range(256)) * 16
@@ -78,9 +74,9 @@ def expectations() -> list[Expectation]:
     checks += [
         Expectation("HEAD", "/plaintext", 200, b"", content.TEXT),
         Expectation("POST", content.SIGN_PATH, content.SIGN_OK, content.GREETING,
-                    form=form(content.USERNAME, content.PASSWORD)),
+                    form=content.sign_in_form()),
         Expectation("POST", content.SIGN_PATH, content.SIGN_REFUSED, content.BAD_CREDENTIALS,
-                    form=form(content.USERNAME, "wrong")),
+                    form=content.sign_in_form(password="wrong")),
         Expectation("GET", "/no-such-page", 404, content.NOT_FOUND),
         Expectation("GET", content.SIGN_PATH, 405, content.METHOD_NOT_ALLOWED,
                     allow=", ".join(content.SIGN_METHODS)),

@@ -17,7 +17,7 @@ from locust import FastHttpUser, constant, task
 
 from app import content
 
-SIGN_IN_FORM = f"username={content.USERNAME}&password={content.PASSWORD}".encode()
+SIGN_IN_FORM = content.sign_in_form()
 
 IO_MS = 20
 IO_PATH = f"{content.IO_PATH}?ms={IO_MS}"

@@ -6,7 +6,8 @@ BENCH_ARGS ?=
 TEST_ARGS ?=
 RUN ?= results/latest
 COMPOSE_UP_ARGS ?=
-STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
+REQUIREMENTS := requirements.txt $(wildcard requirements/*.txt constraints.txt)
+STAMP := $(VENV)/.installed-$(shell cat $(REQUIREMENTS) | cksum | cut -d' ' -f1)
 # `docker compose` (v2) where installed, else the older `docker-compose` (v1): both read the same file.
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
@@ -21,14 +22,14 @@ system-deps: ## install Debian packages the lab needs (libev-dev for bjoern), wh
 
 setup: $(STAMP) ## create .venv with the pinned dependencies of requirements.txt
 
-$(STAMP): requirements.txt scripts/system-deps.sh
+$(STAMP): $(REQUIREMENTS) scripts/system-deps.sh
 	@scripts/system-deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	@$(BIN)/pip install --quiet -r requirements.txt || { \
 	  echo "setup: bjoern could not be built (it needs libev: apt-get install libev-dev);" \
 	       "installing everything else, bench runs will report bjoern as unavailable" >&2; \
-	  grep -v '^bjoern' requirements.txt | $(BIN)/pip install --quiet -r /dev/stdin; }
+	  cat requirements.txt requirements/*.txt | grep -v '^bjoern\|^-r ' | $(BIN)/pip install --quiet -r /dev/stdin; }
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

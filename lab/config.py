@@ -114,8 +114,8 @@ class BenchOptions:
                        "runner service of docker-compose.yml)", "MODE")
     servers: list[str] = option(
         None, csv_list, "server configurations to measure, e.g. `gunicorn,bjoern` or "
-        "`gunicorn:gthread`", "A,B", default_factory=list,
-        shown="each server's default configuration")
+        "`gunicorn:gthread`; `all` = every configuration", "A,B", default_factory=list,
+        shown="bjoern, gunicorn, waitress, wsgiref (the design's four)")
     scenarios: list[str] = option(
         None, csv_list, "locust scenarios to run", "X,Y", default_factory=lambda: list(DEFAULT_SCENARIOS))
     app: str = option("raw", str, "application flavour: `raw`, `flask`, or a `module:callable` "
@@ -145,8 +145,8 @@ class BenchOptions:
                                 "several (`1,2,4`) sweep them (0 = one per CPU of the server's CPU set)",
                                 "N[,N]", default_factory=lambda: [0])
     threads: list[int] = option(None, positive_ints, "threads per worker for threaded servers "
-                                "(waitress, gunicorn:gthread); several (`1,4,16`) sweep them", "N[,N]",
-                                default_factory=lambda: [4])
+                                "(waitress, gunicorn:gthread, granian, uwsgi, cheroot); several "
+                                "(`1,4,16`) sweep them", "N[,N]", default_factory=lambda: [4])
     server_cpus: list[int] = option(None, cpu_list, "CPUs the server is pinned to", "LIST",
                                     default_factory=list, shown="first half of the CPUs")
     generator_cpus: list[int] = option(None, cpu_list, "CPUs locust is pinned to", "LIST",
@@ -203,6 +203,8 @@ def resolve(options: BenchOptions, known_servers: list[str], default_servers: li
             known_scenarios: list[str]) -> BenchOptions:
     """Fill in defaults that depend on the machine and refuse anything unknown, in one place."""
     servers = options.servers or list(default_servers)
+    if "all" in servers:
+        servers = list(known_servers)
     unknown = [name for name in servers if name not in known_servers]
     if unknown:
         raise ConfigError(f"unknown server {', '.join(unknown)} (known: {', '.join(known_servers)})")

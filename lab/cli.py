@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import servers
-from lab import bench, config, report
+from lab import bench, config, live, report
 from lab.console import TerminalProgress, probe_table, summary_table
 from lab.local import LocalBackend
 from lab.results import ResultsError
@@ -53,6 +53,8 @@ def build_parser() -> Parser:
     compare_parser.add_argument("--out", type=Path, default=None,
                                 help="folder for compare.md and compare.html "
                                      "(default: compare-A-vs-B beside the baseline run)")
+    compare_parser.add_argument("--force", action="store_true",
+                                help="write into the output folder even if it already exists")
     commands.add_parser("options", help="print the bench options as a Markdown table (for README)")
     return parser
 
@@ -107,7 +109,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
     """``bench`` and ``probe``: measure into a new run folder, then print what was found."""
     options, configs = resolve(parse_options(args))
     backend = backend_for(options)
-    progress = TerminalProgress(options.warmup + options.duration + CELL_OVERHEAD_S)
+    progress = live.watched(TerminalProgress(options.warmup + options.duration + CELL_OVERHEAD_S), options)
     interrupt_on_sigterm()
     try:
         run_dir, run = COMMAND_RUNS[args.command](options, configs, backend, progress)
@@ -132,10 +134,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from lab.compare import write_comparison
+    from lab.report.compare import write_comparison
 
     run_a, run_b = args.run_a.resolve(), args.run_b.resolve()
     out = args.out or run_a.parent / f"compare-{run_a.name}-vs-{run_b.name}"
+    if out.exists() and not args.force:
+        raise UsageError(f"{out} already exists: pass --force to overwrite it, or --out another folder")
     for path in write_comparison(run_a, run_b, out):
         print(path)
     return EXIT_OK
@@ -155,6 +159,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
-    except (UsageError, ResultsError) as exc:  # a run folder without a usable results.json too
+    except (UsageError, ResultsError, config.ConfigError) as exc:  # a run folder without a usable results.json too
         print(f"lab: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

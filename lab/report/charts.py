@@ -1,7 +1,7 @@
-"""Charts: matplotlib figures of a run's result document, rendered to inline SVG.
+"""Charts: matplotlib figures of a run's result document, rendered to SVG.
 
-Every chart of the HTML report is made here (``charts``), from the rows and facts of
-``lab.tables`` and ``lab.judgements``; ``lab.compare`` draws its own with ``svg_from_figure``.
+Every chart of the HTML report (``charts``) and of ``lab.report.compare`` is made here, from the
+rows and verdicts; the capacity chart (``chart_capacity``) stands next to the verdict table.
 """
 
 from __future__ import annotations
@@ -17,29 +17,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, NullLocator
 
-from lab.judgements import IO_WAIT_MS, served_at_once
+from lab.report import figures, rows, verdicts
+from lab.report.figures import lower_bound
 from lab.results import Cell, Run
 from lab.stats import knee
-from lab.tables import (
-    PERCENTILES,
-    Entry,
-    Limits,
-    cell_samples,
-    config_label,
-    contenders,
-    contest_cells,
-    format_rps,
-    format_us,
-    format_users,
-    knee_steps,
-    probes_only,
-    scenario_entries,
-    scenario_order,
-    threshold,
-    top_step,
-    users_steps,
-    where,
-)
 
 
 #: Hatch drawn on generator-bound bars, the visual twin of "≥" in the tables.
@@ -47,12 +28,11 @@ LOWER_BOUND_HATCH = "///"
 SERVER_COLORS = ("#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb", "#332288",
                  "#117733", "#882255", "#999933", "#44aa99")
 PERCENTILE_COLORS = ("#c6dbef", "#6baed6", "#2171b5", "#08519c", "#08306b")
-CEILING_COLOR = "#777777"
 
 
 def server_colors(run: Run) -> dict[str, str]:
     """One fixed colour per configuration, so it looks the same in every chart of the report."""
-    return {c.label: SERVER_COLORS[i % len(SERVER_COLORS)] for i, c in enumerate(contenders(run))}
+    return {c.label: SERVER_COLORS[i % len(SERVER_COLORS)] for i, c in enumerate(rows.contenders(run))}
 
 
 def svg_from_figure(fig: Figure, salt: str, label: str) -> str:
@@ -79,23 +59,23 @@ def _gap(ax, x: float, text: str) -> None:
             fontsize=9, style="italic", color="#555555")
 
 
-def _bar_size(entries: list[Entry]) -> tuple[float, float]:
+def _bar_size(entries: list[rows.Entry]) -> tuple[float, float]:
     """A bar chart's size: wider when many configurations share it."""
     return (6.4, 3.8) if len(entries) <= 4 else (7.6, 4.2)
 
 
-def _tick_font(ax, entries: list[Entry]) -> None:
+def _tick_font(ax, entries: list[rows.Entry]) -> None:
     if len(entries) > 4:
         ax.tick_params(axis="x", labelsize=8)
 
 
-def _tick_label(entry: Entry, limits: Limits) -> str:
+def _tick_label(entry: rows.Entry) -> str:
     cell = entry.cell
     label = entry.server.replace(" ", "\n", 1)  # "gunicorn:gthread\n2w×8t": a configuration on two lines
-    if cell is not None and limits.lower_bound(cell):
+    if cell is not None and lower_bound(cell):
         label += "\n(generator-bound)"
     if cell is not None and cell.ok and cell.wrk_rps is not None:
-        label += f"\nwrk peak {format_rps(cell.wrk_rps)}"
+        label += f"\nwrk peak {rows.format_rps(cell.wrk_rps)}"
     return label
 
 
@@ -109,25 +89,21 @@ def _thousands(value, _pos=None) -> str:
     return f"{value:,.0f}" if value >= 1 else f"{value:g}"
 
 
-def chart_rps(run: Run, scenario: str, users: int | None = None, limits: Limits | None = None) -> str:
+def chart_rps(run: Run, scenario: str, users: int | None = None) -> str:
     """Throughput per server for one scenario at one users step (the highest by default).
 
-    Server-bound bars are solid; generator-bound bars (CPU-saturated or at the generator's
-    ceiling) are hatched and labelled "≥ … lower bound" because the server may well be faster;
-    failed, unavailable or unrun servers get a labelled gap instead of a zero-height bar.  The
-    generator's ceiling, where there is one, is a dotted line; the wrk peak is named under each
-    server it was measured for.
+    Server-bound bars are solid; generator-bound bars are hatched and labelled "≥ … lower bound"
+    because the server may well be faster; failed, unavailable or unrun servers get a labelled gap
+    instead of a zero-height bar.  The wrk peak is named under each server it was measured for.
     """
-    limits = limits or Limits(run)
-    users = top_step(run, scenario) if users is None else users
-    entries = scenario_entries(run, scenario, users)
+    users = rows.top_step(run, scenario) if users is None else users
+    entries = rows.scenario_entries(run, scenario, users)
     colors = server_colors(run)
-    ceiling = limits.ceilings.get((scenario, users))
     fig = Figure(figsize=_bar_size(entries), layout="constrained")
     ax = fig.add_subplot()
     bounds = io_bounds(run, scenario, entries)
-    cap = users * 1000 / IO_WAIT_MS if bounds and users else None
-    top = max([e.cell.rps for e in entries if e.measured] + ([ceiling.rps] if ceiling else []) + list(bounds.values())
+    cap = users * 1000 / verdicts.IO_WAIT_MS if bounds and users else None
+    top = max([e.cell.rps for e in entries if e.measured] + list(bounds.values())
               + ([cap] if cap else []), default=1.0) or 1.0
     any_lower = False
     for x, entry in enumerate(entries):
@@ -135,73 +111,126 @@ def chart_rps(run: Run, scenario: str, users: int | None = None, limits: Limits 
             _gap(ax, x, entry.gap_label)
             continue
         cell = entry.cell
-        bound = limits.lower_bound(cell)
+        bound = lower_bound(cell)
         any_lower |= bound
         ax.bar(x, cell.rps, width=0.6, color=colors[entry.server] if not bound else "white",
                edgecolor=colors[entry.server], hatch=LOWER_BOUND_HATCH if bound else None, linewidth=1.5)
-        label = format_rps(cell.rps, lower_bound=bound) + ("\nlower bound" if bound else "")
+        label = rows.format_rps(cell.rps, lower_bound=bound) + ("\nlower bound" if bound else "")
         ax.annotate(label, (x, cell.rps), xytext=(0, 3), textcoords="offset points",
                     ha="center", va="bottom", fontsize=9)
-    if ceiling:
-        ax.axhline(ceiling.rps, color=CEILING_COLOR, linestyle=":", linewidth=1.2)
-        ax.annotate(f"generator ceiling {format_rps(ceiling.rps)}", (1, ceiling.rps), xytext=(-2, 2),
-                    textcoords="offset points", xycoords=("axes fraction", "data"), ha="right",
-                    fontsize=8, color="#555555")
     for x, bound in bounds.items():  # io: what one request at a time per worker thread allows
         ax.hlines(bound, x - 0.38, x + 0.38, colors="#222222", linestyles="--", linewidth=1.4, zorder=3)
-        ax.annotate(f"bound {format_rps(bound)}", (x, bound), xytext=(0, -3), textcoords="offset points",
+        ax.annotate(f"bound {rows.format_rps(bound)}", (x, bound), xytext=(0, -3), textcoords="offset points",
                     ha="center", va="top", fontsize=7, color="#222222", zorder=4,
                     bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.8})
     if cap:
         ax.axhline(cap, color="#aa3377", linestyle=":", linewidth=1.2)
-        ax.annotate(f"load's cap: {format_users(users)} × {1000 / IO_WAIT_MS:g} = {format_rps(cap)} rps", (0, cap),
+        ax.annotate(f"load's cap: {rows.format_users(users)} × {1000 / verdicts.IO_WAIT_MS:g} = {rows.format_rps(cap)} rps", (0, cap),
                     xytext=(2, 2), textcoords="offset points", xycoords=("axes fraction", "data"), fontsize=8,
                     color="#aa3377")
-    ax.set_xticks(range(len(entries)), labels=[_tick_label(e, limits) for e in entries])
+    ax.set_xticks(range(len(entries)), labels=[_tick_label(e) for e in entries])
     _tick_font(ax, entries)
     ax.set_xlim(-0.6, len(entries) - 0.4)
     ax.set_ylim(0, top * 1.22)  # room for the value labels above the bars
     ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
     ax.set_ylabel("requests / s (locust)")
-    ax.set_title(f"{where(run, scenario, users)}: throughput")
+    ax.set_title(f"{rows.where(run, scenario, users)}: throughput")
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
     handles = [Patch(facecolor="#888888", edgecolor="#888888", label="server-bound")]
     if any_lower:
         handles.append(Patch(facecolor="white", edgecolor="#555555", hatch=LOWER_BOUND_HATCH,
                              label="generator-bound: ≥ lower bound"))
-    if ceiling:
-        handles.append(Line2D([], [], color=CEILING_COLOR, linestyle=":", label="generator ceiling"))
     if bounds:
         handles.append(Line2D([], [], color="#222222", linestyle="--",
-                              label=f"bound: served at once × 1000 / {IO_WAIT_MS} ms"))
+                              label=f"bound: served at once × 1000 / {verdicts.IO_WAIT_MS} ms"))
         handles.append(Line2D([], [], color="#aa3377", linestyle=":", label="load's cap: users × 1000 / "
-                              f"{IO_WAIT_MS} ms"))
+                              f"{verdicts.IO_WAIT_MS} ms"))
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 3), fontsize=8, frameon=False)
     return svg_from_figure(fig, f"rps-{scenario}-{users}",
-                           f"{where(run, scenario, users)}: requests per second by server")
+                           f"{rows.where(run, scenario, users)}: requests per second by server")
 
 
-def chart_latency(run: Run, scenario: str, users: int | None = None, limits: Limits | None = None) -> str:
+def _capacity_bar(ax, y: float, value: float | None, color: str, open_ended: bool, label: str) -> float | None:
+    """One horizontal bar of the capacity chart; an open-ended bound is hatched and ends in an arrow."""
+    if value is None:
+        return None
+    ax.barh(y, value, height=0.36, color="white" if open_ended else color, edgecolor=color,
+            hatch=LOWER_BOUND_HATCH if open_ended else None, linewidth=1.2)
+    if open_ended:
+        ax.annotate("", xy=(value * 1.9, y), xytext=(value, y),
+                    arrowprops={"arrowstyle": "->", "color": color, "linewidth": 1.2, "linestyle": "--"})
+    ax.annotate(label, (value * (2.0 if open_ended else 1.05), y), va="center", fontsize=8)
+    return value
+
+
+def chart_capacity(run: Run, scenario: str) -> str | None:
+    """Capacity per configuration on a log axis: locust's best rps and wrk's peak side by side.
+
+    A locust figure that is not server-bound (``≥`` generator-bound, ``°`` load-bound) is only a
+    lower bound of the capacity: drawn hatched and open-ended (an arrow past its end).  None when
+    the scenario has no figure to draw.
+    """
+    cells = [c for c in rows.contest_cells(run) if c.scenario == scenario and c.ok and not c.rate]
+    per_config = {label: [c for c in cells if rows.config_label(run, c) == label]
+                  for label in [contender.label for contender in rows.contenders(run)]}
+    per_config = {label: found for label, found in per_config.items() if found}
+    if not any(c.rps or c.wrk_rps for found in per_config.values() for c in found):
+        return None
+    labels = list(per_config)
+    fig = Figure(figsize=(5.6, 0.62 * len(labels) + 1.3), layout="constrained")
+    ax = fig.add_subplot()
+    drawn, any_open, any_wrk = [], False, False
+    for y, label in enumerate(labels):
+        locust = max(per_config[label], key=lambda c: c.rps or 0)
+        peaks = [c.wrk_rps for c in per_config[label] if c.wrk_rps is not None]
+        open_ended = locust.limit != "server"
+        any_open |= open_ended
+        mark = figures.limit_mark(locust)
+        text = rows.format_rps(locust.rps, lower_bound=mark == "≥") + ("°" if mark == "°" else "")
+        drawn.append(_capacity_bar(ax, y - 0.19, locust.rps, "#4477aa", open_ended, text))
+        if peaks:
+            any_wrk = True
+            drawn.append(_capacity_bar(ax, y + 0.19, max(peaks), "#ee6677", False, rows.format_rps(max(peaks))))
+    values = [v for v in drawn if v]
+    ax.set_xscale("log")
+    ax.set_xlim(10 ** math.floor(math.log10(min(values) / 1.5)), max(values) * 6)
+    ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
+    ax.set_yticks(range(len(labels)), labels=labels, fontsize=9)
+    ax.invert_yaxis()
+    ax.set_xlabel("requests / s (log scale)")
+    ax.set_title(f"{scenario}: capacity", fontsize=10)
+    ax.grid(axis="x", alpha=0.3, which="major")
+    ax.set_axisbelow(True)
+    handles = [Patch(color="#4477aa", label="locust rps")]
+    if any_wrk:
+        handles.append(Patch(color="#ee6677", label="wrk peak"))
+    if any_open:
+        handles.append(Patch(facecolor="white", edgecolor="#555555", hatch=LOWER_BOUND_HATCH,
+                             label="lower bound (≥ / °), open-ended"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
+    return svg_from_figure(fig, f"capacity-{scenario}", f"{scenario}: capacity by configuration, log scale")
+
+
+def chart_latency(run: Run, scenario: str, users: int | None = None) -> str:
     """Latency percentiles per server for one scenario at one users step, grouped bars on a log axis.
 
     A log axis keeps p50 (often sub-millisecond) and p99.99 (often tens of ms) readable on one chart.
     Generator-bound servers are hatched: their latencies include the generator's own queuing.
     """
-    limits = limits or Limits(run)
-    users = top_step(run, scenario) if users is None else users
-    entries = scenario_entries(run, scenario, users)
+    users = rows.top_step(run, scenario) if users is None else users
+    entries = rows.scenario_entries(run, scenario, users)
     fig = Figure(figsize=_bar_size(entries), layout="constrained")
     ax = fig.add_subplot()
-    width = 0.8 / len(PERCENTILES)
+    width = 0.8 / len(rows.PERCENTILES)
     drawn: list[float] = []
     for x, entry in enumerate(entries):
         latency = (entry.cell.latency_ms or {}) if entry.measured else {}
-        values = [latency.get(key) for key, _ in PERCENTILES]
+        values = [latency.get(key) for key, _ in rows.PERCENTILES]
         if not any(v is not None and v > 0 for v in values):
             _gap(ax, x, entry.gap_label if not entry.measured else "no latency")
             continue
-        bound = limits.lower_bound(entry.cell)
+        bound = lower_bound(entry.cell)
         for i, value in enumerate(values):
             if value is None or value <= 0:
                 continue
@@ -215,39 +244,37 @@ def chart_latency(run: Run, scenario: str, users: int | None = None, limits: Lim
         ax.set_yscale("log")
         ax.set_ylim(10 ** math.floor(math.log10(min(drawn) / 2)), max(drawn) * 2)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
-    ax.set_xticks(range(len(entries)), labels=[_tick_label(e, limits).split("\nwrk")[0] for e in entries])
+    ax.set_xticks(range(len(entries)), labels=[_tick_label(e).split("\nwrk")[0] for e in entries])
     _tick_font(ax, entries)
     ax.set_xlim(-0.6, len(entries) - 0.4)
     ax.set_ylabel("latency, ms (log scale)")
-    ax.set_title(f"{where(run, scenario, users)}: latency percentiles")
+    ax.set_title(f"{rows.where(run, scenario, users)}: latency percentiles")
     ax.grid(axis="y", which="major", alpha=0.3)
     ax.set_axisbelow(True)
-    handles = [Patch(color=color, label=title) for color, (_, title) in zip(PERCENTILE_COLORS, PERCENTILES)]
+    handles = [Patch(color=color, label=title) for color, (_, title) in zip(PERCENTILE_COLORS, rows.PERCENTILES)]
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
     return svg_from_figure(fig, f"latency-{scenario}-{users}",
-                           f"{where(run, scenario, users)}: latency percentiles by server")
+                           f"{rows.where(run, scenario, users)}: latency percentiles by server")
 
 
-def io_bounds(run: Run, scenario: str, entries: list[Entry]) -> dict[int, float]:
+def io_bounds(run: Run, scenario: str, entries: list[rows.Entry]) -> dict[int, float]:
     """In the ``io`` scenario: per bar position, the configuration's bound (requests it serves at
     once × 1000 / IO_WAIT_MS rps); greenlet configurations have none."""
     if scenario != "io":
         return {}
     out = {}
     for x, entry in enumerate(entries):
-        if entry.measured and served_at_once(entry.cell):
-            out[x] = served_at_once(entry.cell) * 1000 / IO_WAIT_MS
+        if entry.measured and verdicts.served_at_once(entry.cell):
+            out[x] = verdicts.served_at_once(entry.cell) * 1000 / verdicts.IO_WAIT_MS
     return out
 
 
-def chart_cpu_per_request(run: Run, scenario: str, users: int | None = None,
-                          limits: Limits | None = None) -> str | None:
+def chart_cpu_per_request(run: Run, scenario: str, users: int | None = None) -> str | None:
     """Server CPU µs per request per configuration at one users step (the highest by default):
     lower is better, and unlike rps it compares configurations even when the generator was the
     limit.  None when no cell of the step has the figure."""
-    limits = limits or Limits(run)
-    users = top_step(run, scenario) if users is None else users
-    entries = scenario_entries(run, scenario, users)
+    users = rows.top_step(run, scenario) if users is None else users
+    entries = rows.scenario_entries(run, scenario, users)
     if not any(e.measured and e.cell.cpu_us_per_request is not None for e in entries):
         return None
     colors = server_colors(run)
@@ -261,28 +288,28 @@ def chart_cpu_per_request(run: Run, scenario: str, users: int | None = None,
             continue
         ax.bar(x, cell.cpu_us_per_request, width=0.6, color=colors[entry.server], edgecolor=colors[entry.server],
                linewidth=1.5)
-        ax.annotate(format_us(cell.cpu_us_per_request), (x, cell.cpu_us_per_request), xytext=(0, 3),
+        ax.annotate(rows.format_us(cell.cpu_us_per_request), (x, cell.cpu_us_per_request), xytext=(0, 3),
                     textcoords="offset points", ha="center", va="bottom", fontsize=9)
         values.append(cell.cpu_us_per_request)
-    ax.set_xticks(range(len(entries)), labels=[_tick_label(e, limits).split("\nwrk")[0] for e in entries])
+    ax.set_xticks(range(len(entries)), labels=[_tick_label(e).split("\nwrk")[0] for e in entries])
     _tick_font(ax, entries)
     ax.set_xlim(-0.6, len(entries) - 0.4)
     ax.set_ylim(0, max(values) * 1.2)
     ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
     ax.set_ylabel("server CPU µs per request")
-    ax.set_title(f"{where(run, scenario, users)}: server CPU per request (lower is better)")
+    ax.set_title(f"{rows.where(run, scenario, users)}: server CPU per request (lower is better)")
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
     return svg_from_figure(fig, f"cpu-{scenario}-{users}",
-                           f"{where(run, scenario, users)}: server CPU per request by server")
+                           f"{rows.where(run, scenario, users)}: server CPU per request by server")
 
 
 def _sweep_cells(run: Run, scenario: str) -> dict[str, dict[int, Cell]]:
     """Per server (in run order), its cells of one scenario by users step."""
     out: dict[str, dict[int, Cell]] = {}
-    for server in [contender.label for contender in contenders(run)]:
-        cells = {c.users: c for c in contest_cells(run)
-                 if c.scenario == scenario and config_label(run, c) == server and c.users}
+    for server in [contender.label for contender in rows.contenders(run)]:
+        cells = {c.users: c for c in rows.contest_cells(run)
+                 if c.scenario == scenario and rows.config_label(run, c) == server and c.users}
         if cells:
             out[server] = dict(sorted(cells.items()))
     return out
@@ -294,7 +321,7 @@ def sweep_throughputs(run: Run, scenario: str) -> list[float]:
 
 
 def _knee_users(run: Run, scenario: str, server: str) -> int | None:
-    steps = knee_steps(run, scenario, server)
+    steps = rows.knee_steps(run, scenario, server)
     found = knee(steps) if len(steps) >= 2 else None
     return found["users"] if found else None
 
@@ -325,15 +352,14 @@ def _sweep_canvas(run: Run, scenario: str):
     return server_colors(run), _sweep_cells(run, scenario), fig, fig.add_subplot()
 
 
-def chart_sweep_throughput(run: Run, scenario: str, limits: Limits | None = None) -> str | None:
+def chart_sweep_throughput(run: Run, scenario: str) -> str | None:
     """Throughput against users for one scenario, one line per server; None for a single step.
 
-    Locust's rps is solid (hollow points: the generator was the limit), wrk's peak dashed, the
-    generator's ceiling dotted grey, each server's knee ringed.  The users axis doubles per step
+    Locust's rps is solid (hollow points: the generator was the limit), wrk's peak dashed, each
+    server's knee ringed.  The users axis doubles per step
     (log 2); the rps axis turns logarithmic when wrk's peak dwarfs locust's figures.
     """
-    limits = limits or Limits(run)
-    steps = users_steps(run)
+    steps = rows.users_steps(run)
     if len(steps) < 2:
         return None
     colors, sweep, fig, ax = _sweep_canvas(run, scenario)
@@ -347,7 +373,7 @@ def chart_sweep_throughput(run: Run, scenario: str, limits: Limits | None = None
         ax.plot(xs, ys, color=color, linewidth=1.8, zorder=2)
         for users, cell in cells.items():
             if cell.ok and cell.rps is not None:
-                lower = limits.lower_bound(cell)
+                lower = lower_bound(cell)
                 any_lower |= lower
                 _point(ax, users, cell.rps, color, lower)
         wrk = [c.wrk_rps if c.ok and c.wrk_rps is not None else math.nan for c in cells.values()]
@@ -364,9 +390,6 @@ def chart_sweep_throughput(run: Run, scenario: str, limits: Limits | None = None
                 ax.annotate(f"{server} failed", (users, 0.02 + 0.06 * failed_rows), xycoords=("data", "axes fraction"),
                             ha="center", fontsize=8, style="italic", color=color)
             failed_rows += 1
-    ceilings = [(u, limits.ceilings[(scenario, u)].rps) for u in steps if (scenario, u) in limits.ceilings]
-    if ceilings:  # a wide grey band: it runs under the line of the server it was taken from
-        ax.plot(*zip(*ceilings), color=CEILING_COLOR, linewidth=7, alpha=0.3, solid_capstyle="round", zorder=1)
     ax.set_xscale("log", base=2)
     ax.set_xticks(steps, labels=[str(u) for u in steps])
     ax.xaxis.set_minor_locator(NullLocator())
@@ -390,8 +413,6 @@ def chart_sweep_throughput(run: Run, scenario: str, limits: Limits | None = None
     if any_lower:
         styles.append(Line2D([], [], color="#555555", marker="o", markerfacecolor="white", linestyle="none",
                              label="hollow: generator-bound (≥)"))
-    if ceilings:
-        styles.append(Line2D([], [], color=CEILING_COLOR, linewidth=7, alpha=0.3, label="generator ceiling"))
     if any_knee:
         styles.append(Line2D([], [], color="#555555", marker="o", markersize=11, markerfacecolor="none",
                              linestyle="none", label="knee"))
@@ -399,20 +420,19 @@ def chart_sweep_throughput(run: Run, scenario: str, limits: Limits | None = None
     return svg_from_figure(fig, f"sweep-rps-{scenario}", f"{scenario}: throughput by concurrent users, per server")
 
 
-def chart_sweep_latency(run: Run, scenario: str, limits: Limits | None = None) -> str | None:
+def chart_sweep_latency(run: Run, scenario: str) -> str | None:
     """p99 latency against locust's throughput for one scenario, one line per server; None for a
     single step.  Each point is a users step (labelled); the line runs from the fewest users to
     the most.  A line that turns upward is the server saturating: more users, more waiting, no more
     throughput.  The knee is ringed; hollow points are generator-bound."""
-    limits = limits or Limits(run)
-    if len(users_steps(run)) < 2:
+    if len(rows.users_steps(run)) < 2:
         return None
     colors, sweep, fig, ax = _sweep_canvas(run, scenario)
     drawn: list[float] = []
     any_lower = any_knee = False
     for server, cells in sweep.items():
         color = colors[server]
-        points = [(c.users, c.rps, (c.latency_ms or {}).get("p99"), limits.lower_bound(c)) for c in cells.values()
+        points = [(c.users, c.rps, (c.latency_ms or {}).get("p99"), lower_bound(c)) for c in cells.values()
                   if c.ok and c.rps is not None and (c.latency_ms or {}).get("p99")]
         if not points:
             continue
@@ -463,8 +483,8 @@ def chart_timeline(run: Run, scenario: str, users: int | None = None) -> str | N
     The generator's CPU is drawn dashed next to the server's, with the generator-bound threshold,
     so a reader can see when the generator rather than the server was saturated.
     """
-    users = top_step(run, scenario) if users is None else users
-    entries = [e for e in scenario_entries(run, scenario, users) if e.cell is not None and cell_samples(e.cell)]
+    users = rows.top_step(run, scenario) if users is None else users
+    entries = [e for e in rows.scenario_entries(run, scenario, users) if e.cell is not None and rows.cell_samples(e.cell)]
     if not entries:
         return None
     colors = server_colors(run)
@@ -472,24 +492,24 @@ def chart_timeline(run: Run, scenario: str, users: int | None = None) -> str | N
     cpu_ax, rss_ax = fig.subplots(1, 2)
     for entry in entries:
         cell = entry.cell
-        samples = cell_samples(cell)
+        samples = rows.cell_samples(cell)
         name = entry.server + ("" if cell.ok else " (failed)")
         color = colors[entry.server]
         cpu_ax.plot(*_series(samples, "server_cpu_pct"), color=color, label=f"{name}: server")
         cpu_ax.plot(*_series(samples, "generator_cpu_pct"), color=color, linestyle="--",
                     label=f"{name}: generator")
         rss_ax.plot(*_series(samples, "server_rss_mb"), color=color, label=name)
-    cpu_ax.axhline(threshold(run), color="#999999", linestyle=":", linewidth=1)
-    cpu_ax.annotate(f"generator-bound at {threshold(run):g} %", (0, threshold(run)), xytext=(2, 2),
+    cpu_ax.axhline(rows.threshold(run), color="#999999", linestyle=":", linewidth=1)
+    cpu_ax.annotate(f"generator-bound at {rows.threshold(run):g} %", (0, rows.threshold(run)), xytext=(2, 2),
                     textcoords="offset points", xycoords=("axes fraction", "data"), fontsize=8, color="#666666")
     cpu_ax.set_ylim(bottom=0)
     cpu_ax.set_xlabel("seconds since cell start")
     cpu_ax.set_ylabel("CPU % (100 = one core)")
-    cpu_ax.set_title(f"{where(run, scenario, users)}: CPU (solid server, dashed generator)", fontsize=10)
+    cpu_ax.set_title(f"{rows.where(run, scenario, users)}: CPU (solid server, dashed generator)", fontsize=10)
     rss_ax.set_ylim(bottom=0)
     rss_ax.set_xlabel("seconds since cell start")
     rss_ax.set_ylabel("server RSS, MB")
-    rss_ax.set_title(f"{where(run, scenario, users)}: server memory", fontsize=10)
+    rss_ax.set_title(f"{rows.where(run, scenario, users)}: server memory", fontsize=10)
     if len(entries) <= 4:
         cpu_ax.legend(fontsize=7, loc="lower right", frameon=False)
         rss_ax.legend(fontsize=7, loc="lower right", frameon=False)
@@ -502,26 +522,26 @@ def chart_timeline(run: Run, scenario: str, users: int | None = None) -> str | N
     for ax in (cpu_ax, rss_ax):
         ax.grid(alpha=0.3)
     return svg_from_figure(fig, f"timeline-{scenario}-{users}",
-                           f"{where(run, scenario, users)}: CPU and memory over time by server")
+                           f"{rows.where(run, scenario, users)}: CPU and memory over time by server")
 
 
 #: The charts of one scenario, in the order the HTML report shows them.
-CHART_KINDS = ("sweep_throughput", "sweep_latency", "rps", "latency", "cpu_per_request", "timeline")
+CHART_KINDS = ("capacity", "sweep_throughput", "sweep_latency", "rps", "latency", "cpu_per_request", "timeline")
 
 
 def charts(run: Run) -> dict[str, dict[str, markupsafe.Markup | None]]:
     """All charts of the HTML report, per scenario and kind (``CHART_KINDS``), marked safe for the
     autoescaping template; a chart that does not apply (a sweep chart of a single-step run, a
     timeline without samples) is None."""
-    limits = Limits(run)
     out = {}
-    for scenario in [] if probes_only(run) else scenario_order(run):
+    for scenario in [] if rows.probes_only(run) else rows.scenario_order(run):
         made = {
-            "sweep_throughput": chart_sweep_throughput(run, scenario, limits),
-            "sweep_latency": chart_sweep_latency(run, scenario, limits),
-            "rps": chart_rps(run, scenario, limits=limits),
-            "latency": chart_latency(run, scenario, limits=limits),
-            "cpu_per_request": chart_cpu_per_request(run, scenario, limits=limits),
+            "capacity": chart_capacity(run, scenario),
+            "sweep_throughput": chart_sweep_throughput(run, scenario),
+            "sweep_latency": chart_sweep_latency(run, scenario),
+            "rps": chart_rps(run, scenario),
+            "latency": chart_latency(run, scenario),
+            "cpu_per_request": chart_cpu_per_request(run, scenario),
             "timeline": chart_timeline(run, scenario),
         }
         out[scenario] = {kind: markupsafe.Markup(svg) if svg else None for kind, svg in made.items()}

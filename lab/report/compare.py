@@ -18,29 +18,19 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import functools
 import re
 from pathlib import Path
 
-import jinja2
 import markupsafe
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from lab import stats
-from lab.charts import svg_from_figure
-from lab.report import TEMPLATES, md_cell, md_code
+from lab.report import charts
+from lab.report.figures import lower_bound
+from lab.report.render import environment
 from lab.results import Cell, Run, load, write_atomic
-from lab.tables import (
-    MISSING,
-    format_cpus,
-    format_host,
-    format_ms,
-    format_pct,
-    format_revision,
-    format_rps,
-    format_value,
-)
+from lab.report import rows
 
 COMPARE_MD = "compare.md"
 COMPARE_HTML = "compare.html"
@@ -60,9 +50,9 @@ CONTAINER_LIMITS = (("cpus", "CPUs"), ("memory_mb", "memory MB"), ("cpuset", "cp
 
 #: The figures compared (also their key in ``Cell.spread``): whether higher is better, how to format.
 FIGURES = {
-    "rps": {"higher_is_better": True, "format": format_rps},
-    "p99": {"higher_is_better": False, "format": format_ms},
-    "wrk_rps": {"higher_is_better": True, "format": format_rps},
+    "rps": {"higher_is_better": True, "format": rows.format_rps},
+    "p99": {"higher_is_better": False, "format": rows.format_ms},
+    "wrk_rps": {"higher_is_better": True, "format": rows.format_rps},
 }
 
 ONLY_IN_A = "only in A"
@@ -127,7 +117,7 @@ class Pair:
     def generator_bound(self) -> list[str]:
         """The sides whose ok cell was capped by the load generator."""
         return [side for side, cell in (("A", self.a), ("B", self.b))
-                if cell is not None and cell.ok and cell.generator_bound]
+                if cell is not None and lower_bound(cell)]
 
     @property
     def failed(self) -> list[str]:
@@ -235,7 +225,7 @@ def verdict_class(verdict: str) -> str:
 def format_change(pct: float | None) -> str:
     """A signed change in percent, so "+" and "−" are never left to the reader to infer."""
     if pct is None:
-        return MISSING
+        return rows.MISSING
     return f"{pct:+.1f} %".replace("-", "−")
 
 
@@ -252,20 +242,20 @@ def format_spread(figures: dict | None, fmt) -> str:
     if figures.get("n", 0) < 2:
         return f"n={figures.get('n', 1)}"
     cv = figures.get("cv_pct")
-    cv_text = MISSING if cv is None else f"{cv:.1f} %"
+    cv_text = rows.MISSING if cv is None else f"{cv:.1f} %"
     return f"{fmt(figures['min'])}–{fmt(figures['max'])}, CV {cv_text}, n={figures['n']}"
 
 
 def side_text(cell: Cell | None, name: str) -> str:
     """One side's figure: "failed" for a failed cell (its error is in the notes), never 0."""
     if cell is None:
-        return MISSING
+        return rows.MISSING
     if not cell.ok:
         return "failed"
     value = figure_value(cell, name)
     if name == "p99":
-        return format_ms(value)
-    return format_rps(value, lower_bound=name == "rps" and cell.generator_bound)
+        return rows.format_ms(value)
+    return rows.format_rps(value, lower_bound=name == "rps" and lower_bound(cell))
 
 
 def side_spread(cell: Cell | None, name: str) -> str:
@@ -281,7 +271,7 @@ def side_spread(cell: Cell | None, name: str) -> str:
 
 def setting_differences(a: Cell, b: Cell) -> list[str]:
     """The cell's own settings that changed: then the change is a configuration change."""
-    return [f"{label} differs: {format_value(getattr(a, attr))} → {format_value(getattr(b, attr))}"
+    return [f"{label} differs: {rows.format_value(getattr(a, attr))} → {rows.format_value(getattr(b, attr))}"
             for attr, label in CELL_SETTINGS if getattr(a, attr) != getattr(b, attr)]
 
 
@@ -293,12 +283,12 @@ def pair_notes(pair: Pair) -> list[str]:
             continue
         if not cell.ok:
             notes.append(f"{side} failed: {cell.error or 'no reason recorded'}")
-        elif cell.generator_bound:
+        elif lower_bound(cell):
             notes.append(f"{side} generator-bound: its rps is a lower bound, so the rps change is "
                          f"not a server change")
         if cell.ok and cell.noisy:
             cv = (figure_spread(cell, "rps") or {}).get("cv_pct")
-            notes.append(f"{side} noisy: rps CV {format_pct(cv)} % over repeats")
+            notes.append(f"{side} noisy: rps CV {rows.format_pct(cv)} % over repeats")
     if pair.side == "both" and not pair.failed:  # a failed cell's settings may never have been set
         notes += setting_differences(pair.a, pair.b)
     return notes
@@ -384,9 +374,9 @@ def environment_differences(meta_a: dict, meta_b: dict) -> list[dict]:
         ("environment", meta_a.get("environment"), meta_b.get("environment")),
         ("kernel", _get(meta_a, "host", "kernel"), _get(meta_b, "host", "kernel")),
         ("python", _python(meta_a), _python(meta_b)),
-        ("server CPUs", format_cpus(_get(meta_a, "cpus", "server")), format_cpus(_get(meta_b, "cpus", "server"))),
-        ("generator CPUs", format_cpus(_get(meta_a, "cpus", "generator")),
-         format_cpus(_get(meta_b, "cpus", "generator"))),
+        ("server CPUs", rows.format_cpus(_get(meta_a, "cpus", "server")), rows.format_cpus(_get(meta_b, "cpus", "server"))),
+        ("generator CPUs", rows.format_cpus(_get(meta_a, "cpus", "generator")),
+         rows.format_cpus(_get(meta_b, "cpus", "generator"))),
         ("generator-bound threshold %", meta_a.get("generator_bound_cpu_pct"), meta_b.get("generator_bound_cpu_pct")),
     ]
     packages_a, packages_b = meta_a.get("packages") or {}, meta_b.get("packages") or {}
@@ -401,7 +391,7 @@ def environment_differences(meta_a: dict, meta_b: dict) -> list[dict]:
     for name in _unique([*options_a, *options_b]):
         if name not in IGNORED_OPTIONS:
             checks.append((f"option {name}", options_a.get(name), options_b.get(name)))
-    return [{"what": what, "a": format_value(a), "b": format_value(b)} for what, a, b in checks if a != b]
+    return [{"what": what, "a": rows.format_value(a), "b": rows.format_value(b)} for what, a, b in checks if a != b]
 
 
 def run_header(meta: dict, run_dir: Path) -> dict:
@@ -409,12 +399,12 @@ def run_header(meta: dict, run_dir: Path) -> dict:
     return {
         "run_id": meta.get("run_id") or Path(run_dir).name,
         "path": str(run_dir),
-        "revision": format_revision(meta.get("lab")),
+        "revision": rows.format_revision(meta.get("lab")),
         "status": meta.get("status") or "unknown",
-        "started_at": meta.get("started_at") or MISSING,
-        "environment": meta.get("environment") or MISSING,
-        "host": format_host(meta.get("host")),
-        "python": _python(meta) or MISSING,
+        "started_at": meta.get("started_at") or rows.MISSING,
+        "environment": meta.get("environment") or rows.MISSING,
+        "host": rows.format_host(meta.get("host")),
+        "python": _python(meta) or rows.MISSING,
     }
 
 
@@ -431,8 +421,8 @@ def context(run_a: Run, run_b: Run, dir_a: Path, dir_b: Path) -> dict:
     scenarios = _unique(pair.scenario for pair in pairs)
     tables = []
     for scenario in scenarios:
-        rows = [pair_row(pair) for pair in pairs if pair.scenario == scenario]
-        tables.append({"name": scenario, "rows": rows, "has_wrk": any(row["has_wrk"] for row in rows)})
+        table = [pair_row(pair) for pair in pairs if pair.scenario == scenario]
+        tables.append({"name": scenario, "rows": table, "has_wrk": any(row["has_wrk"] for row in table)})
     return {
         "floors": noise_floors(run_a, run_b),
         "a": run_header(run_a.meta, dir_a),
@@ -469,7 +459,7 @@ def _bar(ax, x: float, cell: Cell | None, color: str, width: float) -> float:
         ax.text(x, 0.03, text, transform=ax.get_xaxis_transform(), ha="center", va="bottom",
                 rotation=90, fontsize=8, style="italic", color="#555555")
         return 0.0
-    bound = cell.generator_bound
+    bound = lower_bound(cell)
     ax.bar(x, cell.rps, width=width, color="white" if bound else color, edgecolor=color,
            hatch=LOWER_BOUND_HATCH if bound else None, linewidth=1.5,
            yerr=_error_bar(cell), capsize=4, error_kw={"ecolor": "#333333", "elinewidth": 1})
@@ -517,7 +507,7 @@ def chart_rps(pairs: list[Pair], scenario: str, name_a: str, name_b: str) -> str
         handles.append(Patch(facecolor="white", edgecolor="#555555", hatch=LOWER_BOUND_HATCH,
                              label="generator-bound: lower bound"))
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
-    return svg_from_figure(fig, f"compare-{scenario}", f"{scenario}: requests per second, run A vs run B")
+    return charts.svg_from_figure(fig, f"compare-{scenario}", f"{scenario}: requests per second, run A vs run B")
 
 
 def charts(run_a: Run, run_b: Run, name_a: str, name_b: str) -> dict[str, markupsafe.Markup]:
@@ -536,26 +526,15 @@ def charts(run_a: Run, run_b: Run, name_a: str, name_b: str) -> dict[str, markup
 # --------------------------------------------------------------------------------------------
 
 
-@functools.cache
-def _environment(kind: str) -> jinja2.Environment:
-    """One Jinja2 environment per output kind; only HTML autoescapes."""
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=(kind == "html"),
-                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-                             undefined=jinja2.StrictUndefined)
-    env.filters["md"] = md_cell
-    env.filters["code"] = md_code
-    return env
-
-
 def render_markdown(ctx: dict) -> str:
     """The comparison as Markdown, readable in a terminal or a code review."""
-    text = _environment("md").get_template("compare.md.j2").render(ctx)
+    text = environment("md").get_template("compare.md.j2").render(ctx)
     return re.sub(r"\n{3,}", "\n\n", text)
 
 
 def render_html(ctx: dict, chart_svgs: dict) -> str:
     """The comparison as one self-contained HTML file: inline CSS and SVG, no outside URL."""
-    return _environment("html").get_template("compare.html.j2").render(**ctx, charts=chart_svgs)
+    return environment("html").get_template("compare.html.j2").render(**ctx, charts=chart_svgs)
 
 
 def write_comparison(run_a_dir: Path, run_b_dir: Path, out_dir: Path) -> list[Path]:

@@ -30,46 +30,14 @@ from pathlib import Path
 
 import jinja2
 
-from lab.charts import charts, log_scale, sweep_throughputs
-from lab.judgements import Closeness, efficiency_view, littles_view, noise_view, probe_view, workload_views
+from lab.report import charts, figures, rows, verdicts
 from lab.results import Run, load, write_atomic
-from lab.stats import CEILING_SHARE, NOISY_CV_PCT
-from lab.tables import (
-    MISSING,
-    PERCENTILES,
-    Limits,
-    caveats,
-    ceiling_sentence,
-    cell_samples,
-    columns,
-    config_label,
-    contest_cells,
-    format_command,
-    format_cpus,
-    format_host,
-    format_mb,
-    format_revision,
-    format_users,
-    format_value,
-    is_sweep,
-    is_swept,
-    knee_rule,
-    probes_only,
-    rounds,
-    scenario_order,
-    scenario_rows,
-    server_rows,
-    sweep_knees,
-    threshold,
-    top_step,
-    unique,
-    users_steps,
-    where,
-)
+from lab.stats import NOISY_CV_PCT
 
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
+CHART_DIR = "charts"
 TEMPLATES = Path(__file__).parent / "templates"
 
 
@@ -78,50 +46,46 @@ TEMPLATES = Path(__file__).parent / "templates"
 # --------------------------------------------------------------------------------------------
 
 
-def scenario_view(run: Run, scenario: str, limits: Limits, close: Closeness | None = None) -> dict:
+def scenario_view(run: Run, scenario: str, close: verdicts.Closeness | None = None) -> dict:
     """Everything one scenario's section shows: its sweep, one table per users step (with the
     generator-bound cells ranked by CPU per request beneath it), chart notes."""
-    close = close or Closeness(run.meta.get("noise_floor"))
-    steps = users_steps(run) or [None]
+    close = close or verdicts.Closeness(run.meta.get("noise_floor"))
+    steps = rows.users_steps(run) or [None]
     sweep = len(steps) > 1
     tables = []
     for users in steps:
-        ceiling = limits.ceilings.get((scenario, users))
-        rows = scenario_rows(run, scenario, users, limits)
-        if not any(row["wrk_main"] != MISSING and not row["wrk_is_note"] for row in rows):
+        table_rows = rows.scenario_rows(run, scenario, users)
+        if not any(row["wrk_main"] != rows.MISSING and not row["wrk_is_note"] for row in table_rows):
             # No wrk figure in the whole table: one "—" per row; the reason is said once, above it.
-            for row in rows:
-                row.update(wrk=MISSING, wrk_main=MISSING, wrk_range="", wrk_is_note=False)
+            for row in table_rows:
+                row.update(wrk=rows.MISSING, wrk_main=rows.MISSING, wrk_range="", wrk_is_note=False)
         tables.append({
             "users": users,
-            "label": where(run, scenario, users),
+            "label": rows.where(run, scenario, users),
             "anchor": f"scenario-{scenario}-{users}" if users else f"scenario-{scenario}-all",
-            "rows": rows,
-            "ceiling": ceiling_sentence(run, ceiling, limits) if ceiling else "",
-            "efficiency": efficiency_view(run, scenario, users, limits, close),
+            "rows": table_rows,
+            "efficiency": verdicts.efficiency_view(run, scenario, users, close),
         })
-    cells = [c for c in contest_cells(run) if c.scenario == scenario]
-    notes = unique(c.wrk_note for c in cells if c.wrk_note)
-    no_ceiling = ""
-    if columns(run)["wrk"] and not any(t["ceiling"] for t in tables):
-        no_ceiling = ("No wrk peak and no generator ceiling for this scenario"
-                      + (f": {'; '.join(notes)}" if notes else "") + ".")
-    top = top_step(run, scenario) if sweep else steps[-1]
+    cells = [c for c in rows.contest_cells(run) if c.scenario == scenario]
+    notes = rows.unique(c.wrk_note for c in cells if c.wrk_note)
+    no_wrk = ""
+    if rows.columns(run)["wrk"] and not any(c.ok and c.wrk_rps is not None for c in cells):
+        no_wrk = "No wrk peak for this scenario" + (f": {'; '.join(notes)}" if notes else "") + "."
+    top = rows.top_step(run, scenario) if sweep else steps[-1]
     timeline_cells = [c for c in cells if c.users == top or top is None or not c.users]
     return {
         "name": scenario,
         "sweep": sweep,
-        "steps": [format_users(u) for u in steps if u],
-        "knees": sweep_knees(run, scenario, limits) if sweep else [],
+        "steps": [rows.format_users(u) for u in steps if u],
+        "knees": rows.sweep_knees(run, scenario) if sweep else [],
         "tables": tables,
-        "no_ceiling": no_ceiling,
-        "top": where(run, scenario, top),
-        "top_users": format_users(top) if top else "",
-        "throughput_log": sweep and log_scale(sweep_throughputs(run, scenario)),
+        "no_wrk": no_wrk,
+        "top": rows.where(run, scenario, top),
+        "top_users": rows.format_users(top) if top else "",
+        "throughput_log": sweep and charts.log_scale(charts.sweep_throughputs(run, scenario)),
         "has_wrk": any(c.ok and c.wrk_rps is not None for c in cells),
-        "has_ceiling": any(t["ceiling"] for t in tables),
-        "no_samples": [config_label(run, c) + ("" if c.ok else " (failed)") for c in timeline_cells
-                       if not cell_samples(c)],
+        "no_samples": [rows.config_label(run, c) + ("" if c.ok else " (failed)") for c in timeline_cells
+                       if not rows.cell_samples(c)],
     }
 
 
@@ -131,11 +95,11 @@ def status_text(run: Run) -> tuple[str, str]:
     status = run.meta.get("status") or "unknown"
     if status == "complete":
         return status, ""
-    if probes_only(run):
+    if rows.probes_only(run):
         return status, (f"This run did not complete (status \"{status}\"): only the probes recorded are shown, "
                         "and a server without a result for a probe shows \"—\".")
     options = run.meta.get("options") or {}
-    steps = len(users_steps(run)) or 1
+    steps = len(rows.users_steps(run)) or 1
     planned = len(options.get("servers") or []) * len(options.get("scenarios") or []) * steps
     shape = "server × scenario × users" if steps > 1 else "server × scenario"
     of = f" of {planned} planned {shape} cells" if planned else ""
@@ -152,10 +116,37 @@ def status_text(run: Run) -> tuple[str, str]:
 
 def container_rows(containers: dict) -> list[dict]:
     """Each container's image and limits, as recorded by a container run (empty for local runs)."""
-    return [{"service": service, "image": f"{c.get('image') or MISSING} ({(c.get('image_id') or '')[7:19]})",
-             "cpuset": c.get("cpuset") or MISSING, "cpus": format_value(c.get("cpus")),
-             "memory": format_mb(c.get("memory_mb")), "command": format_command(c.get("command") or [])}
+    return [{"service": service, "image": f"{c.get('image') or rows.MISSING} ({(c.get('image_id') or '')[7:19]})",
+             "cpuset": c.get("cpuset") or rows.MISSING, "cpus": rows.format_value(c.get("cpus")),
+             "memory": rows.format_mb(c.get("memory_mb")), "command": rows.format_command(c.get("command") or [])}
             for service, c in sorted(containers.items())]
+
+
+def verdict_view(run: Run, scenario: str, close: verdicts.Closeness) -> dict:
+    """A scenario's verdict table, with the file its capacity chart is written to (``write_reports``)."""
+    view = verdicts.verdict_table(run, scenario, close)
+    view["chart"] = f"{CHART_DIR}/{chart_file(scenario, 'capacity')}" if view["drawable"] else ""
+    return view
+
+
+def common_rate_text(run: Run) -> str:
+    """How the bench chose each scenario's common offered rate, in one sentence (or "")."""
+    planned = run.meta.get("common_rate") or {}
+    return "; ".join(f"{scenario}: {rows.format_rps(plan.get('rate'))} rps ({plan.get('basis') or 'no basis recorded'})"
+                     for scenario, plan in planned.items())
+
+
+#: How the figures were taken, said once at the end of both reports.
+METHODS = (
+    "Each cell is one server configuration × scenario × users step: the server is started pinned to its "
+    "CPUs, every route verified, then locust (pinned to the other CPUs) runs a warm-up and the measured "
+    "window while both sides' CPU and memory are sampled; wrk then measures the peak at the same "
+    "concurrency. Latencies are client-side, from an HDR histogram (µs precision). Each cell's limit "
+    "(generator, server or load) is decided once when it is measured and stored with its reason in "
+    "results.json; a generator-bound locust figure is only a lower bound. The common-rate step offers "
+    "every configuration of a scenario the same fixed rate (open loop, latency from each request's "
+    "intended start, so coordinated omission is corrected): its p99 is the latency the verdict compares."
+)
 
 
 def context(run: Run) -> dict:
@@ -165,48 +156,50 @@ def context(run: Run) -> dict:
     python = meta.get("python") or {}
     cpus = meta.get("cpus") or {}
     options = meta.get("options") or {}
-    limits = Limits(run)
-    close = Closeness(meta.get("noise_floor"))
-    only_probes = probes_only(run)
+    close = verdicts.Closeness(meta.get("noise_floor"))
+    only_probes = rows.probes_only(run)
     return {
+        "verdict_tables": [] if only_probes else [verdict_view(run, s, close) for s in rows.scenario_order(run)],
+        "common_rate": common_rate_text(run),
+        "marks": list(figures.MARKS.items()),
+        "methods": METHODS,
         "run_id": meta.get("run_id") or "unknown",
         "status": status,
         "status_note": status_note,
-        "revision": format_revision(meta.get("lab")),
-        "started_at": meta.get("started_at") or MISSING,
-        "finished_at": meta.get("finished_at") or MISSING,
-        "environment": meta.get("environment") or MISSING,
-        "host": format_host(meta.get("host")),
-        "host_platform": (meta.get("host") or {}).get("platform") or MISSING,
-        "host_kernel": (meta.get("host") or {}).get("kernel") or MISSING,
-        "server_cpus": format_cpus(cpus.get("server")),
-        "generator_cpus": format_cpus(cpus.get("generator")),
-        "threshold": f"{threshold(run):g}",
-        "options": [(key, format_value(value)) for key, value in options.items()],
-        "caveats": caveats(run, limits),
-        "scenarios": [] if only_probes else [scenario_view(run, s, limits, close) for s in scenario_order(run)],
+        "revision": rows.format_revision(meta.get("lab")),
+        "started_at": meta.get("started_at") or rows.MISSING,
+        "finished_at": meta.get("finished_at") or rows.MISSING,
+        "environment": meta.get("environment") or rows.MISSING,
+        "host": rows.format_host(meta.get("host")),
+        "host_platform": (meta.get("host") or {}).get("platform") or rows.MISSING,
+        "host_kernel": (meta.get("host") or {}).get("kernel") or rows.MISSING,
+        "server_cpus": rows.format_cpus(cpus.get("server")),
+        "generator_cpus": rows.format_cpus(cpus.get("generator")),
+        "threshold": f"{rows.threshold(run):g}",
+        "options": [(key, rows.format_value(value)) for key, value in options.items()],
+        "caveats": rows.caveats(run),
+        "scenarios": [] if only_probes else [scenario_view(run, s, close) for s in rows.scenario_order(run)],
         "probes_only": only_probes,
-        "swept": is_swept(run),
-        "noise": noise_view(run),
-        "littles": littles_view(run),
-        "workloads": [] if only_probes else workload_views(run, limits, close),
-        "probes": probe_view(run),
-        "sweep": is_sweep(run),
-        "rounds": rounds(run),
-        "warmup": format_value(options.get("warmup")),
-        "columns": columns(run),
-        "knee_rule": knee_rule(),
-        "ceiling_share": f"{CEILING_SHARE * 100:g}",
+        "swept": rows.is_swept(run),
+        "noise": verdicts.noise_view(run),
+        "littles": verdicts.littles_view(run),
+        "workloads": [] if only_probes else verdicts.workload_views(run, close),
+        "probes": verdicts.probe_view(run),
+        "sweep": rows.is_sweep(run),
+        "rounds": rows.rounds(run),
+        "warmup": rows.format_value(options.get("warmup")),
+        "columns": rows.columns(run),
+        "knee_rule": rows.knee_rule(),
         "noisy_cv": f"{NOISY_CV_PCT:g}",
-        "servers": server_rows(run),
+        "servers": rows.server_rows(run),
         "python": [
-            ("version", python.get("version") or MISSING),
-            ("implementation", python.get("implementation") or MISSING),
-            ("executable", python.get("executable") or MISSING),
+            ("version", python.get("version") or rows.MISSING),
+            ("implementation", python.get("implementation") or rows.MISSING),
+            ("executable", python.get("executable") or rows.MISSING),
         ],
-        "packages": [(name, format_value(version)) for name, version in sorted((meta.get("packages") or {}).items(), key=lambda kv: kv[0].lower())],
+        "packages": [(name, rows.format_value(version)) for name, version in sorted((meta.get("packages") or {}).items(), key=lambda kv: kv[0].lower())],
         "containers": container_rows(meta.get("containers") or {}),
-        "percentiles": [title for _, title in PERCENTILES],
+        "percentiles": [title for _, title in rows.PERCENTILES],
         "counts": {
             "cells": len(run.cells),
             "ok": sum(1 for c in run.cells if c.ok),
@@ -255,7 +248,7 @@ def nbsp(value) -> str:
 
 
 @functools.cache
-def _environment(kind: str) -> jinja2.Environment:
+def environment(kind: str) -> jinja2.Environment:
     """One Jinja2 environment per output kind; only HTML autoescapes."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -273,21 +266,32 @@ def _environment(kind: str) -> jinja2.Environment:
 
 def render_markdown(run: Run) -> str:
     """The report as Markdown: the tables and caveats, readable in a terminal or a code review."""
-    text = _environment("md").get_template("report.md.j2").render(context(run))
+    text = environment("md").get_template("report.md.j2").render(context(run))
     return re.sub(r"\n{3,}", "\n\n", text)
 
 
-def render_html(run: Run) -> str:
+def render_html(run: Run, made: dict | None = None) -> str:
     """The report as one self-contained HTML file: inline CSS and inline SVG charts, no outside URL."""
-    return _environment("html").get_template("report.html.j2").render(**context(run), charts=charts(run))
+    made = charts.charts(run) if made is None else made
+    return environment("html").get_template("report.html.j2").render(**context(run), charts=made)
 
+
+def chart_file(scenario: str, kind: str) -> str:
+    """The SVG file of one chart in the run's ``charts/`` folder: ``plaintext-capacity.svg``."""
+    return f"{scenario}-{kind.replace('_', '-')}.svg"
 
 
 def write_reports(run_dir: Path) -> list[Path]:
-    """Render ``results.json`` in ``run_dir`` to ``report.md`` and ``report.html`` beside it."""
+    """Render ``results.json`` in ``run_dir`` to ``report.md``, ``report.html`` and every chart as an
+    SVG file in ``charts/`` (report.md links the capacity charts there)."""
     run_dir = Path(run_dir)
     run = load(run_dir)
-    outputs = [(run_dir / REPORT_MD, render_markdown(run)), (run_dir / REPORT_HTML, render_html(run))]
+    made = charts.charts(run)
+    outputs = [(run_dir / REPORT_MD, render_markdown(run)), (run_dir / REPORT_HTML, render_html(run, made))]
+    outputs += [(run_dir / CHART_DIR / chart_file(scenario, kind), str(svg))
+                for scenario, kinds in made.items() for kind, svg in kinds.items() if svg]
+    if len(outputs) > 2:
+        (run_dir / CHART_DIR).mkdir(exist_ok=True)
     for path, text in outputs:
         write_atomic(path, text)
     return [path for path, _ in outputs]

@@ -1,9 +1,9 @@
 """Read a run's result document into the rows and facts both reports show.
 
 Formatting (one small function per kind of figure, each mapping None to ``MISSING``), reading the
-document (steps, rounds, spreads, the generator's ceiling and each server's knee) and the per-step
-tables, the servers table and the caveats.  The judgements across configurations are in
-``lab.judgements``, the charts in ``lab.charts``; ``lab.report`` puts them together.
+document (steps, rounds, spreads and each server's knee) and the per-step tables, the servers
+table and the caveats.  This is the first step of the flow results.json → rows → verdicts →
+charts → templates; a cell's limit and capacity are read through ``lab.report.figures``.
 """
 
 from __future__ import annotations
@@ -14,16 +14,8 @@ import shlex
 
 from lab.aggregate import LITTLES_LAW_TOLERANCE_PCT
 from lab.results import GENERATOR_BOUND_CPU_PCT, Cell, Run
-from lab.stats import (
-    CEILING_SHARE,
-    KNEE_ERROR_PCT,
-    KNEE_P99_FACTOR,
-    at_ceiling,
-    generator_ceiling,
-    is_noisy,
-    knee,
-    spread,
-)
+from lab.report.figures import is_common_rate, limit_mark, limit_reason, lower_bound
+from lab.stats import KNEE_ERROR_PCT, KNEE_P99_FACTOR, is_noisy, knee, spread
 
 
 #: Shown wherever a figure is missing; a missing figure must never read as a measured zero.
@@ -113,23 +105,16 @@ def format_generator_cpu(cell: Cell) -> str:
     return f"{own} (cores {format_pct(busy)} busy)"
 
 
-def format_limit(cell: Cell, ceiling_reached: bool = False) -> str:
-    """What capped the cell, in words a reader cannot mistake for a server ranking.
-
-    ``ceiling_reached``: locust's rps reached the generator's ceiling at this step (see
-    ``Limits``), so the figure is a lower bound even though locust's CPU was not saturated.
-    """
+def format_limit(cell: Cell) -> str:
+    """What capped the cell, as ``lab.limits`` recorded it, in words a reader cannot mistake for a
+    server ranking."""
     if not cell.ok:
         return f"failed: {cell.error or 'no reason recorded'}"
-    if cell.limit == "generator" and ceiling_reached:
-        return "generator-bound (lower bound); at the generator's ceiling"
     if cell.limit == "generator":
-        return "generator-bound (lower bound)"
-    if ceiling_reached:
-        return "at the generator's ceiling (lower bound: compare wrk peak)"
-    if cell.limit == "server":
-        return "server"
-    return "unknown (no generator CPU figure)"
+        return f"generator-bound (lower bound): {limit_reason(cell)}"
+    if cell.limit in ("server", "load"):
+        return f"{cell.limit}: {limit_reason(cell)}"
+    return "unknown (no limit recorded)"
 
 
 def format_command(argv: list[str] | None) -> str:
@@ -221,7 +206,7 @@ def plural(count: float, word: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Reading the document: steps, rounds, spreads, the generator's ceiling and each server's knee.
+# Reading the document: steps, rounds, spreads and each server's knee.
 # --------------------------------------------------------------------------------------------
 
 
@@ -243,9 +228,16 @@ def server_order(run: Run) -> list[str]:
 
 
 def contest_cells(run: Run) -> list[Cell]:
-    """The cells that take part in tables, charts and rankings: every cell but the A/A twin, which
-    only measures the run's noise floor (it is shown in that section alone)."""
-    return [cell for cell in run.cells if not cell.aa_twin]
+    """The cells that take part in the per-step tables, charts and rankings: every cell but the A/A
+    twin, which only measures the run's noise floor, and the common-rate step, which the verdict
+    table shows (``common_rate_cells``)."""
+    return [cell for cell in run.cells if not cell.aa_twin and not is_common_rate(run, cell)]
+
+
+def common_rate_cells(run: Run, scenario: str) -> dict[str, Cell]:
+    """The common-rate step of a scenario, per configuration label."""
+    return {config_label(run, cell): cell for cell in run.cells
+            if cell.scenario == scenario and not cell.aa_twin and is_common_rate(run, cell)}
 
 
 def server_shapes(run: Run) -> dict[str, list[tuple[int, int]]]:
@@ -374,62 +366,6 @@ def rate_missed(cell: Cell) -> bool:
     return bool(cell.ok and cell.rate and cell.rps is not None and cell.rps < RATE_MET_SHARE * cell.rate)
 
 
-@dataclasses.dataclass(frozen=True)
-class Ceiling:
-    """The generator's ceiling at one scenario and users step (``stats.generator_ceiling``)."""
-
-    scenario: str
-    users: int
-    rps: float  # locust's rps against ``server``
-    server: str  # the configuration (label) with the highest wrk peak at this step
-    wrk_rps: float
-
-    @property
-    def share_rps(self) -> float:
-        """Locust figures at or above this are at the generator's ceiling."""
-        return CEILING_SHARE * self.rps
-
-
-def generator_ceilings(run: Run) -> dict[tuple[str, int], Ceiling]:
-    """The generator's ceiling per (scenario, users step), where some ok cell has a wrk peak."""
-    groups: dict[tuple[str, int], list[Cell]] = {}
-    for cell in contest_cells(run):
-        if cell.ok and cell.rps is not None:
-            groups.setdefault((cell.scenario, cell.users), []).append(cell)
-    out = {}
-    for (scenario, users), cells in groups.items():
-        locust = {config_label(run, cell): cell.rps for cell in cells}
-        peaks = {config_label(run, cell): cell.wrk_rps for cell in cells if cell.wrk_rps is not None}
-        value = generator_ceiling(locust, peaks)
-        if value is None:
-            continue
-        fastest = max(peaks, key=peaks.get)  # the server generator_ceiling took locust's rps from
-        out[(scenario, users)] = Ceiling(scenario, users, value, fastest, peaks[fastest])
-    return out
-
-
-class Limits:
-    """Which ok cells only give a lower bound of their server's capacity, and why.
-
-    A cell is a lower bound when its generator's CPU was saturated (``cell.limit == "generator"``,
-    decided when it was measured) or when locust's rps reached ``CEILING_SHARE`` of the generator's
-    ceiling at its scenario and users step (``stats.at_ceiling``).
-    """
-
-    def __init__(self, run: Run) -> None:
-        self.ceilings = generator_ceilings(run)
-
-    def ceiling(self, cell: Cell) -> Ceiling | None:
-        return self.ceilings.get((cell.scenario, cell.users))
-
-    def at_ceiling(self, cell: Cell) -> bool:
-        ceiling = self.ceiling(cell)
-        return cell.ok and ceiling is not None and at_ceiling(cell.rps, ceiling.rps)
-
-    def lower_bound(self, cell: Cell) -> bool:
-        return cell.ok and (cell.generator_bound or self.at_ceiling(cell))
-
-
 def knee_steps(run: Run, scenario: str, server: str) -> list[dict]:
     """A configuration's measured steps in a scenario as ``stats.knee`` takes them, lowest users
     first; ``server`` is the configuration's label (``config_label``).
@@ -456,9 +392,8 @@ def knee_rule() -> str:
             f"latency, not requests/s), or its failed requests reached {KNEE_ERROR_PCT:g} % there")
 
 
-def sweep_knees(run: Run, scenario: str, limits: Limits | None = None) -> list[dict]:
+def sweep_knees(run: Run, scenario: str) -> list[dict]:
     """Per server: its figures at every users step and its knee in words (``stats.knee``)."""
-    limits = limits or Limits(run)
     steps = users_steps(run)
     rows = []
     for server in [contender.label for contender in contenders(run)]:
@@ -473,7 +408,7 @@ def sweep_knees(run: Run, scenario: str, limits: Limits | None = None) -> list[d
             elif not cell.ok:
                 figures.append("failed")
             else:
-                lower = limits.lower_bound(cell)
+                lower = lower_bound(cell)
                 p99 = format_ms((cell.latency_ms or {}).get("p99"))
                 figures.append(f"{format_rps(cell.rps, lower)} rps, p99 {p99} ms")
         measured = knee_steps(run, scenario, server)
@@ -613,7 +548,7 @@ def format_per_process(cell: Cell) -> str:
     return f"{format_mb(cell.server_rss_per_process_mb)} × {format_number(cell.server_processes)}"
 
 
-def _row(entry: Entry, rank: int | None, group: str, limits: Limits) -> dict:
+def _row(entry: Entry, rank: int | None, group: str) -> dict:
     cell = entry.cell
     if cell is None:
         blank = {key: MISSING for key in _FIGURE_KEYS}
@@ -622,7 +557,7 @@ def _row(entry: Entry, rank: int | None, group: str, limits: Limits) -> dict:
                 "rps_main": MISSING, "rps_range": "", "noisy": False, "gap_flag": None,
                 "wrk_main": MISSING, "wrk_range": "", "wrk_is_note": False, **blank}
     latency = cell.latency_ms or {}
-    lower = limits.lower_bound(cell)
+    lower = lower_bound(cell)
     rps_main = format_rps(cell.rps, lower_bound=lower)
     rps_range = format_range(rps_spread(cell)) if cell.ok else ""
     is_noisy_cell = noisy(cell)
@@ -656,7 +591,8 @@ def _row(entry: Entry, rank: int | None, group: str, limits: Limits) -> dict:
         "server_cpu": format_pct(cell.server_cpu_pct),
         "server_rss": format_mb(cell.server_rss_mb),
         "generator_cpu": format_generator_cpu(cell),
-        "limit": format_limit(cell, ceiling_reached=limits.at_ceiling(cell)),
+        "limit": format_limit(cell),
+        "mark": limit_mark(cell),
         "cpu_us": format_us(cell.cpu_us_per_request),
         "processes": format_number(cell.server_processes),
         "rss_per_process": format_per_process(cell),
@@ -670,16 +606,14 @@ def _row(entry: Entry, rank: int | None, group: str, limits: Limits) -> dict:
     return row
 
 
-def scenario_rows(run: Run, scenario: str, users: int | None = None, limits: Limits | None = None) -> list[dict]:
+def scenario_rows(run: Run, scenario: str, users: int | None = None) -> list[dict]:
     """One table's rows (a scenario at one users step) in clearly separated groups.
 
     Only server-bound ok cells are ranked (by rps, highest first): their rps is the server's
-    capacity.  Cells whose generator was the limit (CPU-saturated, or at the generator's ceiling)
-    follow, unranked, because their rps is only a lower bound and ranking it against real
+    capacity.  Cells whose generator was the limit (``figures.lower_bound``) follow, unranked, because their rps is only a lower bound and ranking it against real
     capacities would be wrong in either direction.  Then ok cells whose limit is unknown, failed
     cells, and servers without a cell.
     """
-    limits = limits or Limits(run)
     groups: dict[str, list[Entry]] = {"server": [], "generator": [], "unknown": [], "failed": [], "missing": []}
     for entry in scenario_entries(run, scenario, users):
         cell = entry.cell
@@ -687,30 +621,19 @@ def scenario_rows(run: Run, scenario: str, users: int | None = None, limits: Lim
             groups["missing"].append(entry)
         elif not cell.ok:
             groups["failed"].append(entry)
-        elif limits.lower_bound(cell):
+        elif lower_bound(cell):
             groups["generator"].append(entry)
         elif cell.limit == "server" and cell.rps is not None:
             groups["server"].append(entry)
         else:
             groups["unknown"].append(entry)
     by_rps = lambda entry: -(entry.cell.rps if entry.cell and entry.cell.rps is not None else -1)  # noqa: E731
-    rows = [_row(entry, rank, "server", limits) for rank, entry in enumerate(sorted(groups["server"], key=by_rps), 1)]
+    rows = [_row(entry, rank, "server") for rank, entry in enumerate(sorted(groups["server"], key=by_rps), 1)]
     for group in ("generator", "unknown"):
-        rows += [_row(entry, None, group, limits) for entry in sorted(groups[group], key=by_rps)]
-    rows += [_row(entry, None, "failed", limits) for entry in groups["failed"]]
-    rows += [_row(entry, None, "missing", limits) for entry in groups["missing"]]
+        rows += [_row(entry, None, group) for entry in sorted(groups[group], key=by_rps)]
+    rows += [_row(entry, None, "failed") for entry in groups["failed"]]
+    rows += [_row(entry, None, "missing") for entry in groups["missing"]]
     return rows
-
-
-def ceiling_sentence(run: Run, ceiling: Ceiling, limits: Limits) -> str:
-    """The generator's ceiling at one step in words, with the cells it marks."""
-    marked = [config_label(run, c) for c in contest_cells(run)
-              if (c.scenario, c.users) == (ceiling.scenario, ceiling.users) and limits.at_ceiling(c)]
-    return (f"Generator ceiling at {format_users(ceiling.users)}: {format_rps(ceiling.rps)} rps, locust's rate "
-            f"against {ceiling.server}, the server with the highest wrk peak ({format_rps(ceiling.wrk_rps)} rps). "
-            f"Locust figures at or above {CEILING_SHARE * 100:g} % of it ({format_rps(ceiling.share_rps)} rps) are "
-            f"at the generator's ceiling: {', '.join(marked)}. For those, locust's rps only shows what locust "
-            f"could send; the wrk peak is the figure to compare the servers' capacity.")
 
 
 def server_rows(run: Run) -> list[dict]:
@@ -770,9 +693,8 @@ def ordered_cells(run: Run, cells: list[Cell]) -> list[Cell]:
                                         c.threads, c.aa_twin))
 
 
-def caveats(run: Run, limits: Limits | None = None) -> dict:
+def caveats(run: Run) -> dict:
     """Everything a reader must know before trusting a number, gathered for the top of the report."""
-    limits = limits or Limits(run)
     meta = run.meta
     servers_meta = meta.get("servers") or {}
     ok = [cell for cell in contest_cells(run) if cell.ok]
@@ -787,25 +709,9 @@ def caveats(run: Run, limits: Limits | None = None) -> dict:
     def name(cell: Cell) -> str:
         return config_label(run, cell) + (" (A/A twin)" if cell.aa_twin else "")
 
-    def reason(cell: Cell) -> str:
-        ceiling = limits.ceiling(cell) if limits.at_ceiling(cell) else None
-        parts = []
-        if cell.generator_bound:
-            parts.append(f"generator CPU {format_generator_cpu(cell)} %")
-        if ceiling:
-            parts.append(f"at the generator's ceiling ({format_rps(ceiling.rps)} rps against {ceiling.server})")
-        if cell.wrk_rps is not None:
-            parts.append(f"wrk peak {format_rps(cell.wrk_rps)} rps")
-        return ", ".join(parts)
-
     return {
-        "generator_bound": [
-            {"scenario": where(run, c.scenario, c.users), "server": name(c), "rps": format_rps(c.rps, True),
-             "generator_cpu": format_generator_cpu(c), "reason": reason(c)}
-            for c in ok if limits.lower_bound(c)
-        ],
         "unknown_limit": [{"scenario": where(run, c.scenario, c.users), "server": name(c)}
-                          for c in ok if c.limit not in ("generator", "server") and not limits.lower_bound(c)],
+                          for c in ok if c.limit not in ("generator", "server", "load")],
         "failed": [
             {"scenario": where(run, c.scenario, c.users), "server": name(c), "error": c.error or "no reason recorded",
              "problems": [p for p in (c.verification or {}).get("problems") or [] if p not in (c.error or "")]}
@@ -836,11 +742,5 @@ def caveats(run: Run, limits: Limits | None = None) -> dict:
         "has_wrk": has_wrk,
         "wrk_notes": notes,
         "wrk_missing": "; ".join(missing_wrk) if missing_wrk and not has_wrk else "",
-        "ceilings": [
-            {"scenario": where(run, c.scenario, c.users), "rps": format_rps(c.rps), "server": c.server,
-             "wrk": format_rps(c.wrk_rps), "share": format_rps(c.share_rps)}
-            for c in sorted(limits.ceilings.values(),
-                            key=lambda c: (scenario_order(run).index(c.scenario), c.users))
-        ],
         "rate": _rate_view(run),
     }

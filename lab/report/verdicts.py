@@ -1,7 +1,8 @@
 """Judgements across configurations: noise floor, Little's law, efficiency, which server for what.
 
-Built on the rows and facts of ``lab.tables``; ``lab.report`` places them in the reports, and
-``lab.charts`` reads the scenarios' stated load (``IO_WAIT_MS``) from here.
+The second step of results.json → rows → verdicts → charts → templates: built on ``rows`` and
+the capacity and limit queries of ``figures``; ``render`` places them in the reports, and
+``charts`` reads the scenarios' stated load (``IO_WAIT_MS``) from here.
 """
 
 from __future__ import annotations
@@ -9,37 +10,10 @@ from __future__ import annotations
 import dataclasses
 
 from lab.aggregate import LITTLES_LAW_TOLERANCE_PCT
+from lab.report import rows
+from lab.report import figures
+from lab.report.figures import lower_bound
 from lab.results import Cell, Run
-from lab.tables import (
-    MISSING,
-    Limits,
-    config_label,
-    contenders,
-    contest_cells,
-    format_cpus,
-    format_failures,
-    format_generator_cpu,
-    format_ms,
-    format_number,
-    format_pct,
-    format_range,
-    format_rps,
-    format_share,
-    format_signed_pct,
-    format_us,
-    format_users,
-    has_resources,
-    is_sweep,
-    littles_law_flag,
-    noisy,
-    ordered_cells,
-    plural,
-    rounds,
-    rps_spread,
-    scenario_order,
-    unique,
-    where,
-)
 
 
 #: Without a measured noise floor, a runner-up within this % of the best is not beaten.
@@ -121,7 +95,7 @@ class Closeness:
 
     def phrase(self, figure: str) -> str:
         if (self.floor or {}).get(self.KEYS[figure]) is not None:
-            return f"within the noise floor ({format_share(self.limit(figure))})"
+            return f"within the noise floor ({rows.format_share(self.limit(figure))})"
         return f"within {CLOSE_WITHOUT_FLOOR_PCT:g} % (no noise floor was measured)"
 
 
@@ -168,12 +142,12 @@ def served_at_once(cell: Cell) -> int | None:
 def format_settings(cell: Cell) -> str:
     """A configuration's settings in words: "2 workers × 8 threads", "2 workers, greenlets"."""
     kind = concurrency_kind(cell)
-    workers = plural(max(cell.workers, 1), "worker")
+    workers = rows.plural(max(cell.workers, 1), "worker")
     if kind == "greenlets":
         return f"{workers}, greenlets"
     if kind == "thread per connection":
         return f"{workers}, a thread per connection"
-    return f"{workers} × {plural(max(cell.threads, 1), 'thread')}"
+    return f"{workers} × {rows.plural(max(cell.threads, 1), 'thread')}"
 
 
 def keep_alive(run: Run, cell: Cell) -> bool | None:
@@ -199,7 +173,7 @@ def noise_view(run: Run) -> dict:
     options = meta.get("options") or {}
     floor = meta.get("noise_floor")
     seed = options.get("seed")
-    shuffled = rounds(run) > 1
+    shuffled = rows.rounds(run) > 1
     view = {"measured": False, "seed": seed, "shuffled": shuffled, "reason": "", "pair": [], "advise_repeat": not shuffled,
             "between_runs": f"{BETWEEN_RUNS_PCT:g}", "close": f"{CLOSE_WITHOUT_FLOOR_PCT:g}"}
     twins = [cell for cell in run.cells if cell.aa_twin]
@@ -208,25 +182,25 @@ def noise_view(run: Run) -> dict:
                      (floor.get("server"), floor.get("scenario"), floor.get("users"))), None)
         original = None
         if twin is not None:
-            original = next((c for c in contest_cells(run) if c.ok and (c.server, c.scenario, c.users, c.workers,
+            original = next((c for c in rows.contest_cells(run) if c.ok and (c.server, c.scenario, c.users, c.workers,
                              c.threads) == (twin.server, twin.scenario, twin.users, twin.workers, twin.threads)), None)
-        label = config_label(run, twin) if twin is not None else floor.get("server") or MISSING
-        view.update(measured=True, where=where(run, floor.get("scenario") or MISSING, floor.get("users")),
-                    users=format_users(floor["users"]) if floor.get("users") else MISSING, server=label,
-                    rps=format_share(floor.get("rps_diff_pct")), p99=format_share(floor.get("p99_diff_pct")),
-                    cpu=format_share(floor.get("cpu_us_per_request_diff_pct")))
+        label = rows.config_label(run, twin) if twin is not None else floor.get("server") or rows.MISSING
+        view.update(measured=True, where=rows.where(run, floor.get("scenario") or rows.MISSING, floor.get("users")),
+                    users=rows.format_users(floor["users"]) if floor.get("users") else rows.MISSING, server=label,
+                    rps=rows.format_share(floor.get("rps_diff_pct")), p99=rows.format_share(floor.get("p99_diff_pct")),
+                    cpu=rows.format_share(floor.get("cpu_us_per_request_diff_pct")))
         for name, cell in (("first measurement", original), ("A/A twin", twin)):
             if cell is not None:
-                view["pair"].append({"name": name, "rps": format_rps(cell.rps),
-                                     "p99": format_ms((cell.latency_ms or {}).get("p99")),
-                                     "cpu_us": format_us(cell.cpu_us_per_request)})
+                view["pair"].append({"name": name, "rps": rows.format_rps(cell.rps),
+                                     "p99": rows.format_ms((cell.latency_ms or {}).get("p99")),
+                                     "cpu_us": rows.format_us(cell.cpu_us_per_request)})
         if view["pair"]:
             view["pair"].append({"name": "difference (% of their mean)", "rps": view["rps"], "p99": view["p99"],
                                  "cpu_us": view["cpu"]})
         return view
     failed = [c for c in twins if not c.ok]
     if failed:
-        view["reason"] = (f"The A/A twin ({failed[0].scenario} / {config_label(run, failed[0])}) failed "
+        view["reason"] = (f"The A/A twin ({failed[0].scenario} / {rows.config_label(run, failed[0])}) failed "
                           f"({failed[0].error or 'no reason recorded'}), so no cell was measured twice.")
     elif twins:
         view["reason"] = "The A/A twin has no counterpart to compare with, so no cell was measured twice."
@@ -240,67 +214,67 @@ def noise_view(run: Run) -> dict:
 
 def littles_view(run: Run) -> dict | None:
     """Little's law over the closed-loop cells: who kept fewer or more requests in flight than users."""
-    cells = [c for c in ordered_cells(run, [c for c in contest_cells(run) if c.ok])
+    cells = [c for c in rows.ordered_cells(run, [c for c in rows.contest_cells(run) if c.ok])
              if c.concurrency is not None or c.littles_law_gap_pct is not None]
     if not cells:
         return None
     closed = [c for c in cells if not c.rate]
     flagged = []
     for cell in closed:
-        flag = littles_law_flag(cell)
+        flag = rows.littles_law_flag(cell)
         if flag is None:
             continue
         if flag == "negative":
             why = ("users spent time outside requests the client measured: in the load generator itself "
                    "(scheduling, answer checks), typical when the generator is saturated")
             saturated = "saturated" if cell.generator_bound else "below the generator-bound threshold"
-            why += f"; generator CPU here {format_generator_cpu(cell)} % ({saturated})"
+            why += f"; generator CPU here {rows.format_generator_cpu(cell)} % ({saturated})"
         else:
             why = ("latency was measured over longer than the requests were in flight (e.g. connection "
                    "setup counted, coordinated waits): check this cell")
-        flagged.append({"scenario": where(run, cell.scenario, cell.users), "server": config_label(run, cell),
-                        "concurrency": format_number(cell.concurrency), "users": format_users(cell.users),
-                        "gap": format_signed_pct(cell.littles_law_gap_pct), "direction": flag, "why": why})
+        flagged.append({"scenario": rows.where(run, cell.scenario, cell.users), "server": rows.config_label(run, cell),
+                        "concurrency": rows.format_number(cell.concurrency), "users": rows.format_users(cell.users),
+                        "gap": rows.format_signed_pct(cell.littles_law_gap_pct), "direction": flag, "why": why})
     return {"tolerance": f"{LITTLES_LAW_TOLERANCE_PCT:g}", "checked": len(closed), "flagged": flagged,
             "rate_cells": len(cells) - len(closed)}
 
 
-def efficiency_view(run: Run, scenario: str, users: int | None, limits: Limits, close: Closeness) -> dict | None:
+def efficiency_view(run: Run, scenario: str, users: int | None, close: Closeness) -> dict | None:
     """The generator-bound cells of one table, ranked by server CPU µs per request (lower is
     better) instead of rps, which only shows what the generator could send."""
-    if not has_resources(run):
+    if not rows.has_resources(run):
         return None
-    bound = [c for c in contest_cells(run) if c.scenario == scenario and (users is None or c.users == users)
-             and limits.lower_bound(c)]
+    bound = [c for c in rows.contest_cells(run) if c.scenario == scenario and (users is None or c.users == users)
+             and lower_bound(c)]
     if not bound:
         return None
     measured = sorted((c for c in bound if c.cpu_us_per_request), key=lambda c: c.cpu_us_per_request)
     unmeasured = [c for c in bound if not c.cpu_us_per_request]
-    rows = [{"rank": rank, "server": config_label(run, c), "cpu_us": format_us(c.cpu_us_per_request),
-             "rps": format_rps(c.rps, lower_bound=True), "server_cpu": format_pct(c.server_cpu_pct)}
+    ranked = [{"rank": rank, "server": rows.config_label(run, c), "cpu_us": rows.format_us(c.cpu_us_per_request),
+             "rps": rows.format_rps(c.rps, lower_bound=True), "server_cpu": rows.format_pct(c.server_cpu_pct)}
             for rank, c in enumerate(measured, 1)]
-    rows += [{"rank": None, "server": config_label(run, c), "cpu_us": MISSING, "rps": format_rps(c.rps, True),
-              "server_cpu": format_pct(c.server_cpu_pct)} for c in unmeasured]
+    ranked += [{"rank": None, "server": rows.config_label(run, c), "cpu_us": rows.MISSING, "rps": rows.format_rps(c.rps, True),
+              "server_cpu": rows.format_pct(c.server_cpu_pct)} for c in unmeasured]
     verdict = "No generator-bound cell here has a CPU-per-request figure."
     if len(measured) == 1:
-        verdict = (f"Only {config_label(run, measured[0])} has a figure here "
-                   f"({format_us(measured[0].cpu_us_per_request)} µs per request): nothing to rank it against.")
+        verdict = (f"Only {rows.config_label(run, measured[0])} has a figure here "
+                   f"({rows.format_us(measured[0].cpu_us_per_request)} µs per request): nothing to rank it against.")
     elif measured:
-        chosen = pick([(config_label(run, c), c.cpu_us_per_request, c) for c in measured], False, "cpu", close)
+        chosen = pick([(rows.config_label(run, c), c.cpu_us_per_request, c) for c in measured], False, "cpu", close)
         if chosen.tied:
             verdict = f"no clear winner: {names([t[0] for t in chosen.tied])} are {close.phrase('cpu')}."
         else:
             best, runner = chosen.best, chosen.runner_up
-            verdict = (f"{best[0]} used the least server CPU per request: {format_us(best[1])} µs, against "
-                       f"{format_us(runner[1])} µs for {runner[0]} ({format_signed_pct((runner[1] - best[1]) / best[1] * 100)}).")
-    return {"rows": rows, "verdict": verdict}
+            verdict = (f"{best[0]} used the least server CPU per request: {rows.format_us(best[1])} µs, against "
+                       f"{rows.format_us(runner[1])} µs for {runner[0]} ({rows.format_signed_pct((runner[1] - best[1]) / best[1] * 100)}).")
+    return {"rows": ranked, "verdict": verdict}
 
 
 def _best_per_config(run: Run, cells: list[Cell], key) -> dict[str, Cell]:
     """Per configuration label, the cell that maximises ``key``."""
     out: dict[str, Cell] = {}
     for cell in cells:
-        label = config_label(run, cell)
+        label = rows.config_label(run, cell)
         if label not in out or key(cell) > key(out[label]):
             out[label] = cell
     return out
@@ -308,70 +282,77 @@ def _best_per_config(run: Run, cells: list[Cell], key) -> dict[str, Cell]:
 
 def _with(cell: Cell) -> str:
     """ "2 workers × 8 threads, 32 users" for a line of figures."""
-    return f"{format_settings(cell)}, {format_users(cell.users)}"
+    return f"{format_settings(cell)}, {rows.format_users(cell.users)}"
 
 
-def peak_note(run: Run, cells: list[Cell], close: Closeness) -> list[str]:
-    """The best wrk peak where wrk ran: the throughput figure locust's own ceiling cannot cap."""
-    measured = [c for c in cells if c.wrk_rps]
-    if not measured:
-        return []
-    best_cells = _best_per_config(run, measured, lambda c: c.wrk_rps)
-    chosen = pick([(label, c.wrk_rps, c) for label, c in best_cells.items()], True, "rps", close)
-    _lead, text = winner_text(chosen, close.phrase("rps"),
-                              lambda label, rps, c: f"{format_rps(rps)} rps ({_with(c)})",
-                              "the only configuration wrk measured")
-    return [f"Peak capacity measured by wrk (not capped by locust): "
-            f"{'no clear winner' if chosen.tied else chosen.best[0]}{text}"]
+def capacities(run: Run, cells: list[Cell]) -> dict[str, tuple[Cell, figures.Capacity]]:
+    """Per configuration, its best capacity figure over its closed-loop cells (``figures.capacity``)."""
+    by_config: dict[str, list[Cell]] = {}
+    for cell in cells:
+        if not cell.rate:
+            by_config.setdefault(rows.config_label(run, cell), []).append(cell)
+    found = {label: figures.best_capacity(found) for label, found in by_config.items()}
+    return {label: best for label, best in found.items() if best is not None}
 
 
-def throughput_line(run: Run, cells: list[Cell], limits: Limits, close: Closeness) -> dict:
-    """(a) The best configuration by rps among server-bound cells, or why none can be named."""
-    title = "Throughput (server-bound cells)"
-    if all(c.rate for c in cells):
-        return {"title": title, "lead": "", "text": "fixed-rate load: throughput is set by the offered rate, so it is not "
-                "compared here; compare latency below.", "notes": []}
-    server_bound = [c for c in cells if not limits.lower_bound(c) and c.limit == "server" and not c.rate and c.rps]
-    lower = [c for c in cells if limits.lower_bound(c)]
-    notes = []
-    see_cpu = any(c.cpu_us_per_request is not None for c in cells)
-    if not server_bound:
-        return {"title": title, "lead": "", "text": "no server-bound cell: every measured rps here is a lower bound (the "
-                "generator was the limit), so no throughput winner can be named"
-                + ("; see CPU per request." if see_cpu else "."), "notes": peak_note(run, cells, close)}
-    best_cells = _best_per_config(run, server_bound, lambda c: c.rps)
-    chosen = pick([(label, c.rps, c) for label, c in best_cells.items()], True, "rps", close)
+def format_capacity(capacity: figures.Capacity | None) -> str:
+    """"89,853 wrk", "≥ 6,334 locust": the figure, its bound mark and which measurement it is."""
+    if capacity is None:
+        return rows.MISSING
+    text = rows.format_rps(capacity.rps)
+    prefix = "≥ " if capacity.mark == "≥" else ""
+    suffix = "°" if capacity.mark == "°" else ""
+    return f"{prefix}{text}{suffix} {capacity.source}"
+
+
+def throughput_line(run: Run, cells: list[Cell], close: Closeness) -> dict:
+    """(a) The best configuration by capacity: server-bound locust rps, else wrk's peak.
+
+    Only unmarked figures rank; a configuration whose only figure is a lower bound above the best
+    may be faster, so then no winner is crowned.
+    """
+    title = "Throughput (capacity: server-bound locust rps, else wrk peak)"
+    short = "Capacity"
+    found = capacities(run, cells)
+    if not found:
+        return {"title": title, "short": short, "lead": "", "text": "fixed-rate load only: throughput is set by the "
+                "offered rate, so it is not compared here; compare latency below.", "notes": []}
+    ranked = {label: item for label, item in found.items() if item[1].ranks}
+    bounds = {label: item for label, item in found.items() if not item[1].ranks}
+    if not ranked:
+        return {"title": title, "short": short, "lead": "", "text": "no figure can rank: every configuration's best "
+                "figure is a bound (≥ or °), so no throughput winner can be named.", "notes": []}
+    chosen = pick([(label, cap.rps, cell) for label, (cell, cap) in ranked.items()], True, "rps", close)
     best_label, best_rps, best = chosen.best
     lead, text = winner_text(chosen, close.phrase("rps"),
-                             lambda label, rps, c: f"{format_rps(rps)} rps ({_with(c)})",
-                             "the only configuration with a server-bound cell")
-    if noisy(best):
-        notes.append(f"{best_label}'s rps varied over its rounds {format_range(rps_spread(best))}: noisy.")
+                             lambda label, rps, c: f"{format_capacity(ranked[label][1])} ({_with(c)})",
+                             "the only configuration with a figure that can rank")
+    notes = []
+    beat = [label for label, (cell, cap) in bounds.items() if cap.rps >= best_rps * (1 - close.limit("rps") / 100)]
+    if beat:
+        one = len(beat) == 1
+        lead = "no winner named"
+        text = (f": {names(beat)} {'has' if one else 'have'} only a bound ("
+                + "; ".join(format_capacity(bounds[label][1]) for label in beat) + ")"
+                + f", close to or above {best_label}'s {format_capacity(ranked[best_label][1])}, so "
+                + f"{'it' if one else 'they'} may be faster.")
+    elif bounds:
+        notes.append(f"{names(sorted(bounds))}: only a bound below the best ("
+                     + "; ".join(format_capacity(cap) for _cell, cap in bounds.values()) + "), not ranked.")
+    if rows.noisy(best):
+        notes.append(f"{best_label}'s rps varied over its rounds {rows.format_range(rows.rps_spread(best))}: noisy.")
     if best.failures:
-        notes.append(f"{best_label} had failed requests there: {format_failures(best.failures, best.requests)}.")
-    faster = [c for c in lower if c.rps is not None and c.rps > best_rps]
-    if faster:
-        top = max(faster, key=lambda c: c.rps)
-        labels = unique(config_label(run, c) for c in faster)
-        one = len(labels) == 1
-        notes.append(f"{names(labels)} {'was' if one else 'were'} generator-bound at more rps than that (up to "
-                     f"{format_rps(top.rps, True)}): {'its' if one else 'their'} capacity is at least that, so "
-                     f"{'it' if one else 'they'} may be faster than {best_label}"
-                     + ("; compare by CPU per request." if see_cpu else "."))
-    unranked = sorted(set(config_label(run, c) for c in lower) - set(best_cells) - set(
-        config_label(run, c) for c in faster))
-    if unranked:
-        notes.append(f"Only generator-bound cells for {names(unranked)}: not compared.")
-    return {"title": title, "lead": lead, "text": text, "notes": notes + peak_note(run, cells, close)}
+        notes.append(f"{best_label} had failed requests there: {rows.format_failures(best.failures, best.requests)}.")
+    return {"title": title, "short": short, "lead": lead, "text": text, "notes": notes}
 
 
-def latency_line(run: Run, cells: list[Cell], limits: Limits, close: Closeness) -> dict:
+def latency_line(run: Run, cells: list[Cell], close: Closeness) -> dict:
     """(b) The best configuration by p99 at a stated share of its own peak rps."""
     share = f"{LATENCY_SHARE * 100:g} %"
     usable = [c for c in cells if c.rps and (c.latency_ms or {}).get("p99")]
     by_config: dict[str, list[Cell]] = {}
     for cell in usable:
-        by_config.setdefault(config_label(run, cell), []).append(cell)
+        by_config.setdefault(rows.config_label(run, cell), []).append(cell)
     if not by_config:
         return {"title": "Latency (p99)", "lead": "", "text": "no p99 figure in this scenario.", "notes": []}
     one_step = all(len(found) == 1 for found in by_config.values())
@@ -391,22 +372,22 @@ def latency_line(run: Run, cells: list[Cell], limits: Limits, close: Closeness) 
             lightest = min(found, key=lambda c: c.rps)
             chosen_cells[label] = lightest
             notes.append(f"{label}: no step at or below {share} of its peak; its lightest step is used "
-                         f"({format_users(lightest.users)}, {lightest.rps / peak.rps * 100:.0f} % of its peak).")
+                         f"({rows.format_users(lightest.users)}, {lightest.rps / peak.rps * 100:.0f} % of its peak).")
     chosen = pick([(label, c.latency_ms["p99"], c) for label, c in chosen_cells.items()], False, "p99", close)
 
-    def figures(label: str, p99: float, c: Cell) -> str:
-        text = f"p99 {format_ms(p99)} ms with {format_users(c.users)} ({format_rps(c.rps, limits.lower_bound(c))} rps"
+    def describe(label: str, p99: float, c: Cell) -> str:
+        text = f"p99 {rows.format_ms(p99)} ms with {rows.format_users(c.users)} ({rows.format_rps(c.rps, lower_bound(c))} rps"
         if not one_step:
             peak = peaks[label]
-            text += f", {c.rps / peak.rps * 100:.0f} % of its peak {format_rps(peak.rps, limits.lower_bound(peak))} rps"
+            text += f", {c.rps / peak.rps * 100:.0f} % of its peak {rows.format_rps(peak.rps, lower_bound(peak))} rps"
         return text + ")"
 
-    lead, text = winner_text(chosen, close.phrase("p99"), figures, "the only configuration with a p99")
-    lower = [label for label, c in chosen_cells.items() if limits.lower_bound(c)]
+    lead, text = winner_text(chosen, close.phrase("p99"), describe, "the only configuration with a p99")
+    lower = [label for label, c in chosen_cells.items() if lower_bound(c)]
     if lower:
         notes.append(f"Generator-bound at the step used: {names(lower)}; {'its' if len(lower) == 1 else 'their'} "
                      "latency includes the generator's own queuing.")
-    lower_peaks = [label for label, c in peaks.items() if limits.lower_bound(c) and label not in lower]
+    lower_peaks = [label for label, c in peaks.items() if lower_bound(c) and label not in lower]
     if lower_peaks and not one_step:
         notes.append(f"The peak of {names(lower_peaks)} is a lower bound (generator-bound), so its share of "
                      "the true peak is smaller than shown.")
@@ -425,11 +406,11 @@ def winner_text(chosen, closeness: str, describe, alone: str) -> tuple[str, str]
     if not chosen.runner_up:
         return best_label, text + f"; {alone}."
     label, value, c = chosen.runner_up
-    gap = format_signed_pct((value - best_value) / best_value * 100)
+    gap = rows.format_signed_pct((value - best_value) / best_value * 100)
     return best_label, text + f"; runner-up {label}: {describe(label, value, c)}, {gap}."
 
 
-def cpu_line(run: Run, cells: list[Cell], limits: Limits, close: Closeness) -> dict:
+def cpu_line(run: Run, cells: list[Cell], close: Closeness) -> dict:
     """(c) The best configuration by server CPU µs per request, at each one's highest users step."""
     title = "CPU per request (lower is better)"
     with_cpu = [c for c in cells if c.cpu_us_per_request]
@@ -438,12 +419,12 @@ def cpu_line(run: Run, cells: list[Cell], limits: Limits, close: Closeness) -> d
     top = _best_per_config(run, with_cpu, lambda c: c.users)
     chosen = pick([(label, c.cpu_us_per_request, c) for label, c in top.items()], False, "cpu", close)
 
-    def figures(c: Cell) -> str:
-        return f"{format_us(c.cpu_us_per_request)} µs per request ({_with(c)}, {format_rps(c.rps, limits.lower_bound(c))} rps)"
+    def describe(c: Cell) -> str:
+        return f"{rows.format_us(c.cpu_us_per_request)} µs per request ({_with(c)}, {rows.format_rps(c.rps, lower_bound(c))} rps)"
 
-    lead, text = winner_text(chosen, close.phrase("cpu"), lambda label, us, c: figures(c),
+    lead, text = winner_text(chosen, close.phrase("cpu"), lambda label, us, c: describe(c),
                              "the only configuration with the figure")
-    notes = [("Read at each configuration's highest users step. " if is_sweep(run) else "")
+    notes = [("Read at each configuration's highest users step. " if rows.is_sweep(run) else "")
              + "Server CPU counts every server process (a pre-fork master too); generator-bound cells count: "
              "CPU per request is measured whichever side was the limit."]
     return {"title": title, "lead": lead, "text": text, "notes": notes}
@@ -452,18 +433,18 @@ def cpu_line(run: Run, cells: list[Cell], limits: Limits, close: Closeness) -> d
 def _model_rows(run: Run, cells: list[Cell]) -> list[tuple[str, Cell]]:
     """Each configuration's best cell (highest rps) in a scenario, in contender order."""
     best = _best_per_config(run, [c for c in cells if c.rps is not None], lambda c: c.rps)
-    return [(c.label, best[c.label]) for c in contenders(run) if c.label in best]
+    return [(c.label, best[c.label]) for c in rows.contenders(run) if c.label in best]
 
 
-def models_view(run: Run, scenario: str, cells: list[Cell], limits: Limits) -> dict:
+def models_view(run: Run, scenario: str, cells: list[Cell]) -> dict:
     """What the concurrency models mean for this workload, with each configuration's figures."""
     server_cpus = (run.meta.get("cpus") or {}).get("server") or []
-    rows, columns_, paragraphs = [], [], []
+    lines, columns_, paragraphs = [], [], []
     best = _model_rows(run, cells)
     if scenario == "io":
         per = 1000 / IO_WAIT_MS
         steps = sorted({c.users for c in cells if c.users})
-        caps = ", ".join(f"{format_users(u)}: {format_rps(u * per)} rps" for u in steps)
+        caps = ", ".join(f"{rows.format_users(u)}: {rows.format_rps(u * per)} rps" for u in steps)
         paragraphs.append(
             f"A worker that serves one request at a time holds it through the {IO_WAIT_MS} ms wait, so one such "
             f"worker cannot exceed 1000 / {IO_WAIT_MS} = {per:g} rps: the bound is (requests served at once) × "
@@ -481,23 +462,23 @@ def models_view(run: Run, scenario: str, cells: list[Cell], limits: Limits) -> d
                      "thread per connection": "a thread per connection"}.get(
                 kind, "threads, one request each" if c.threads > 1 else "processes, one request each")
             bound = slots * per if slots else None
-            rows.append([label, model,
+            lines.append([label, model,
                          f"{format_settings(c)} = {slots}" if slots and kind == "slots" else (
                              f"{slots} (one per user)" if slots else "no fixed number"),
-                         format_rps(bound) if bound else "none (other limits)",
-                         format_rps(c.rps, limits.lower_bound(c)), str(c.users), format_rps(c.users * per),
-                         f"{c.rps / bound * 100:.0f} %" if bound else MISSING])
+                         rows.format_rps(bound) if bound else "none (other limits)",
+                         rows.format_rps(c.rps, lower_bound(c)), str(c.users), rows.format_rps(c.users * per),
+                         f"{c.rps / bound * 100:.0f} %" if bound else rows.MISSING])
     elif scenario == "cpu":
         paragraphs.append(
             "Python threads of one process take turns on one core for Python code (the GIL), so threads add no "
             "throughput here; only worker processes, on more cores, do, and greenlets do not yield during CPU "
-            f"work. The server was allowed {plural(len(server_cpus), 'CPU') if server_cpus else 'an unrecorded number of CPUs'}"
-            f"{' (' + format_cpus(server_cpus) + ')' if server_cpus else ''}: server CPU % shows how many cores each "
+            f"work. The server was allowed {rows.plural(len(server_cpus), 'CPU') if server_cpus else 'an unrecorded number of CPUs'}"
+            f"{' (' + rows.format_cpus(server_cpus) + ')' if server_cpus else ''}: server CPU % shows how many cores each "
             "configuration kept busy (100 % = one core).")
         columns_ = ["Configuration", "worker processes", "best rps", "users", "server CPU %", "CPU µs / request"]
         for label, c in best:
-            rows.append([label, str(max(c.workers, 1)), format_rps(c.rps, limits.lower_bound(c)), str(c.users),
-                         format_pct(c.server_cpu_pct), format_us(c.cpu_us_per_request)])
+            lines.append([label, str(max(c.workers, 1)), rows.format_rps(c.rps, lower_bound(c)), str(c.users),
+                         rows.format_pct(c.server_cpu_pct), rows.format_us(c.cpu_us_per_request)])
     elif scenario in BODY_KB:
         kb = BODY_KB[scenario]
         way = "written to" if scenario == "large" else "read from"
@@ -507,37 +488,106 @@ def models_view(run: Run, scenario: str, cells: list[Cell], limits: Limits) -> d
             "the copy itself is cheap, so CPU per request is where configurations differ.")
         columns_ = ["Configuration", "best rps", "MB/s", "users", "server CPU %", "CPU µs / request"]
         for label, c in best:
-            rows.append([label, format_rps(c.rps, limits.lower_bound(c)), f"{c.rps * kb / 1024:,.1f}", str(c.users),
-                         format_pct(c.server_cpu_pct), format_us(c.cpu_us_per_request)])
+            lines.append([label, rows.format_rps(c.rps, lower_bound(c)), f"{c.rps * kb / 1024:,.1f}", str(c.users),
+                         rows.format_pct(c.server_cpu_pct), rows.format_us(c.cpu_us_per_request)])
     else:
-        without = unique(label for label, c in best if keep_alive(run, c) is False)
+        without = rows.unique(label for label, c in best if keep_alive(run, c) is False)
         text = ("Each request does little work in the app, so these figures measure each server's own overhead: "
                 "HTTP parsing, the WSGI call, the connection.")
         if without:
             text += f" {names(without)} {'opens' if len(without) == 1 else 'open'} a new TCP connection per request (no keep-alive)."
-        lower = [c for c in cells if limits.lower_bound(c)]
+        lower = [c for c in cells if lower_bound(c)]
         if lower:
             text += (f" This is where the load generator is most often the limit: {len(lower)} of {len(cells)} "
                      f"cells here {'was' if len(lower) == 1 else 'were'} generator-bound"
-                     + (", so compare them by CPU per request." if has_resources(run) else
+                     + (", so compare them by CPU per request." if rows.has_resources(run) else
                         ": their rps only shows what the generator could send."))
         paragraphs.append(text)
-    return {"paragraphs": paragraphs, "columns": columns_, "rows": rows}
+    return {"paragraphs": paragraphs, "columns": columns_, "rows": lines}
 
 
-def workload_views(run: Run, limits: Limits, close: Closeness) -> list[dict]:
+def marked(text: str, marks: list[str]) -> str:
+    """A figure with its marks: "≥ 6,334" keeps its prefix, other marks follow ("2.1 ms!")."""
+    return text + "".join(mark for mark in marks if mark != "≥")
+
+
+def capacity_cell_text(cell: Cell | None, capacity: figures.Capacity | None) -> str:
+    """The capacity column: figure, source and marks; "failed" or "—" when there is none."""
+    if cell is not None and not cell.ok:
+        return "× failed"
+    marks = [m for m, on in (("~", cell is not None and rows.noisy(cell)),
+                             ("!", cell is not None and bool(cell.failures))) if on]
+    return marked(format_capacity(capacity), marks)
+
+
+def p99_text(cell: Cell | None) -> str:
+    """The p99 of a configuration's common-rate cell, marked when it failed or missed the rate."""
+    if cell is None:
+        return rows.MISSING
+    if not cell.ok:
+        return "× failed"
+    marks = [m for m, on in (("!", bool(cell.failures)), ("<", rows.rate_missed(cell))) if on]
+    return marked(rows.format_ms((cell.latency_ms or {}).get("p99")), marks)
+
+
+def verdict_table(run: Run, scenario: str, close: Closeness) -> dict:
+    """The answer for one scenario: per configuration its capacity, p99 at the common rate, CPU per
+    request and RSS, each marked, and one line naming a winner only on figures that can rank."""
+    cells = [c for c in rows.contest_cells(run) if c.scenario == scenario]
+    best = capacities(run, [c for c in cells if c.ok])
+    common = rows.common_rate_cells(run, scenario)
+    plan = figures.common_rate(run, scenario)
+    table = []
+    for contender in rows.contenders(run):
+        own = [c for c in cells if rows.config_label(run, c) == contender.label]
+        cell, cap = best.get(contender.label, (own[0] if own else None, None))
+        table.append({
+            "server": contender.label,
+            "capacity": capacity_cell_text(cell, cap) if own else "not run",
+            "p99": p99_text(common.get(contender.label)),
+            "cpu_us": rows.format_us(cell.cpu_us_per_request) if cell is not None and cell.ok else rows.MISSING,
+            "rss": rows.format_mb(cell.server_rss_mb) if cell is not None and cell.ok else rows.MISSING,
+        })
+    ok_cells = [c for c in cells if c.ok and c.rps is not None]
+    lines = [throughput_line(run, ok_cells, close)] if ok_cells else []
+    common_ok = [c for c in common.values() if c.ok and (c.latency_ms or {}).get("p99")]
+    if common_ok:
+        lines.append(common_rate_line(run, common_ok, close))
+    return {
+        "name": scenario,
+        "rate": rows.format_rps(plan["rate"]) if plan else "",
+        "basis": (plan or {}).get("basis", ""),
+        "rows": table,
+        "drawable": bool(best),
+        "verdict": " ".join(f"{line['short']}: {line['lead'] or ''}{line['text']}" for line in lines),
+    }
+
+
+def common_rate_line(run: Run, cells: list[Cell], close: Closeness) -> dict:
+    """The best configuration by p99 at the common offered rate: the same load for everyone."""
+    chosen = pick([(rows.config_label(run, c), c.latency_ms["p99"], c) for c in cells], False, "p99", close)
+    rate = rows.format_rps(cells[0].rate)
+    lead, text = winner_text(chosen, close.phrase("p99"), lambda label, p99, c: f"p99 {rows.format_ms(p99)} ms",
+                             "the only configuration with a p99")
+    missed = [rows.config_label(run, c) for c in cells if rows.rate_missed(c)]
+    notes = [f"{names(missed)} did not carry the offered rate (marked \"<\")."] if missed else []
+    return {"title": f"Latency (p99 at {rate} rps offered to every configuration)", "short": f"p99 at {rate} rps",
+            "lead": lead, "text": text, "notes": notes}
+
+
+def workload_views(run: Run, close: Closeness) -> list[dict]:
     """"Which server for which workload": per scenario, the three lines and what the models mean."""
     out = []
-    for scenario in scenario_order(run):
-        cells = [c for c in contest_cells(run) if c.scenario == scenario and c.ok and c.rps is not None]
+    for scenario in rows.scenario_order(run):
+        cells = [c for c in rows.contest_cells(run) if c.scenario == scenario and c.ok and c.rps is not None]
         view = {"name": scenario, "about": SCENARIO_ABOUT.get(scenario, ""), "lines": [], "models": None}
         if not cells:
             view["lines"] = [{"title": "No figures", "lead": "", "text": "no cell of this scenario was measured.",
                               "notes": []}]
         else:
-            view["lines"] = [throughput_line(run, cells, limits, close), latency_line(run, cells, limits, close),
-                             cpu_line(run, cells, limits, close)]
-            view["models"] = models_view(run, scenario, cells, limits)
+            view["lines"] = [throughput_line(run, cells, close), latency_line(run, cells, close),
+                             cpu_line(run, cells, close)]
+            view["models"] = models_view(run, scenario, cells)
         out.append(view)
     return out
 
@@ -548,21 +598,21 @@ def probe_view(run: Run) -> dict | None:
     if not probes:
         return None
     servers = list(probes)
-    order = unique(result.get("probe") for results in probes.values() for result in results or [])
-    rows = []
+    order = rows.unique(result.get("probe") for results in probes.values() for result in results or [])
+    matrix = []
     for probe in order:
         cells = []
         for server in servers:
             found = next((r for r in probes[server] or [] if r.get("probe") == probe), None)
             if found is None:
-                cells.append({"server": server, "outcome": "missing", "summary": MISSING, "detail": "", "mark": ""})
+                cells.append({"server": server, "outcome": "missing", "summary": rows.MISSING, "detail": "", "mark": ""})
                 continue
             outcome = found.get("outcome") or "error"
-            cells.append({"server": server, "outcome": outcome, "summary": found.get("summary") or MISSING,
+            cells.append({"server": server, "outcome": outcome, "summary": found.get("summary") or rows.MISSING,
                           "detail": found.get("detail") or "", "mark": "" if outcome == "ok" else outcome})
-        rows.append({"probe": probe, "meaning": PROBE_MEANING.get(probe, ""), "cells": cells})
+        matrix.append({"probe": probe, "meaning": PROBE_MEANING.get(probe, ""), "cells": cells})
     counts = {server: {outcome: sum(1 for r in probes[server] or [] if r.get("outcome") == outcome)
                        for outcome, _ in PROBE_OUTCOMES} for server in servers}
     totals = [{"server": server, "text": ", ".join(f"{n} {outcome}" for outcome, n in counts[server].items() if n)}
               for server in servers]
-    return {"servers": servers, "rows": rows, "outcomes": PROBE_OUTCOMES, "totals": totals}
+    return {"servers": servers, "rows": matrix, "outcomes": PROBE_OUTCOMES, "totals": totals}

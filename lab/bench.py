@@ -287,14 +287,21 @@ def run_in_new_folder(options: BenchOptions, configs: dict[str, ServerConfig], b
 
 def run_probes(run: Run, options: BenchOptions, configs: dict[str, ServerConfig], backend: Backend,
                run_dir: Path, progress: Progress) -> None:
-    """The conformance probes of every server, stored in ``meta.probes`` server by server."""
-    from lab import probes
+    """The conformance probes of every server, stored in ``meta.probes`` server by server, then the
+    ``--corpus`` replay in ``meta.corpus``."""
+    from lab import probe
 
     run.meta["probes"] = {}
     for index, name in enumerate(options.servers, 1):
         progress.cell_started(index, len(options.servers), f"{name}: conformance probes")
-        run.meta["probes"][name] = probes.probe_server(configs[name], options, backend, run_dir, progress)
+        run.meta["probes"][name] = probe.probe_server(configs[name], options, backend, run_dir, progress)
         save(run, run_dir)
+    if options.corpus is not None:
+        run.meta["corpus"] = {"folder": str(options.corpus), "servers": {}}
+        for name in options.servers:
+            run.meta["corpus"]["servers"][name] = probe.replay_corpus(configs[name], options, backend, run_dir,
+                                                                      options.corpus, progress)
+            save(run, run_dir)
 
 
 def bench(options: BenchOptions, configs: dict[str, ServerConfig], backend: Backend,

@@ -97,6 +97,13 @@ def loopback(text: str) -> str:
     raise ConfigError(f"{text} is not a loopback address (127.0.0.0/8 or ::1)")
 
 
+def existing_dir(text: str) -> Path:
+    path = Path(text)
+    if not path.is_dir():
+        raise ConfigError(f"{text} is not a folder")
+    return path
+
+
 def option(default, parse, help: str, metavar: str = "", default_factory=None, shown: str | None = None):
     """A dataclass field carrying its CLI parser, help text and how its default reads in docs."""
     meta = {"parse": parse, "help": help, "metavar": metavar, "shown": shown}
@@ -138,6 +145,8 @@ class BenchOptions:
     wrk_duration: float = option(5.0, non_negative_float, "measured seconds of each wrk run", "SECONDS")
     probes: str = option("off", one_of("on", "off"), "run the conformance probes before the matrix "
                          "(`python -m lab probe` runs them alone)", "MODE")
+    corpus: Path | None = option(None, existing_dir, "folder of raw `.http` requests the probes replay against "
+                                 "every server and tally (e.g. gunicorn's `tests/requests`)", "DIR", shown="none")
     locust_workers: int = option(0, int, "locust worker processes on the generator CPUs, driven by a "
                                  "locust master (0 = one local locust process); in containers, the "
                                  "running `locust-worker` services are used instead", "N")
@@ -162,6 +171,7 @@ class BenchOptions:
     def to_json(self) -> dict:
         data = dataclasses.asdict(self)
         data["out"] = str(self.out)
+        data["corpus"] = None if self.corpus is None else str(self.corpus)
         return data
 
 

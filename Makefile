@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-$(shell cat $(REQUIREMENTS) | cksum | cut -d' ' -f1)
 # `docker compose` (v2) where installed, else the older `docker-compose` (v1): both read the same file.
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
-.PHONY: help setup system-deps bench test test-docker report clean images images-offline up down
+.PHONY: help setup system-deps lock bench test test-docker report clean images images-offline up down
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -20,18 +20,23 @@ help: ## list the targets
 system-deps: ## install Debian packages the lab needs (libev-dev for bjoern), when permitted
 	@scripts/system-deps.sh
 
-setup: $(STAMP) ## create .venv with the pinned dependencies of requirements.txt
+setup: $(STAMP) ## create .venv with requirements.txt, every package at its constraints.txt version
 
 $(STAMP): $(REQUIREMENTS) scripts/system-deps.sh
 	@scripts/system-deps.sh
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	@$(BIN)/pip install --quiet -r requirements.txt || { \
+	$(BIN)/pip install --quiet --upgrade pip -c constraints.txt
+	@$(BIN)/pip install --quiet -r requirements.txt -c constraints.txt || { \
 	  echo "setup: bjoern could not be built (it needs libev: apt-get install libev-dev);" \
 	       "installing everything else, bench runs will report bjoern as unavailable" >&2; \
-	  cat requirements.txt requirements/*.txt | grep -v '^bjoern\|^-r ' | $(BIN)/pip install --quiet -r /dev/stdin; }
+	  cat requirements.txt requirements/*.txt | grep -v '^bjoern\|^-r ' | \
+	    $(BIN)/pip install --quiet -r /dev/stdin -c constraints.txt; }
 	@rm -f $(VENV)/.installed-*
 	@touch $@
+
+lock: ## re-resolve requirements.txt in a clean venv and pin every package in constraints.txt
+	@scripts/system-deps.sh
+	PYTHON=$(PYTHON) scripts/lock.sh
 
 bench: setup ## run the benchmark on local processes; pass options as BENCH_ARGS="--users 64"
 	$(BIN)/python -m lab bench $(BENCH_ARGS)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 
-from lab import stats
-from lab.results import Cell, limit_for
+from lab import limits, stats
+from lab.results import Cell
 from lab.sampler import cpu_seconds_between, mean
 
 #: Little's law: a closed loop of N users keeps N requests in flight (rps x mean latency = N).
@@ -20,7 +20,7 @@ LITTLES_LAW_TOLERANCE_PCT = 20.0
 
 MEDIAN_FIGURES = ("duration_s", "rps", "server_cpu_pct", "server_rss_mb", "server_processes",
                   "server_rss_per_process_mb", "cpu_us_per_request", "concurrency", "littles_law_gap_pct",
-                  "generator_cpu_pct", "generator_cores_busy_pct", "wrk_rps")
+                  "server_cores_busy_pct", "server_wait_pct", "generator_cpu_pct", "generator_wait_pct", "generator_cores_busy_pct", "wrk_rps")
 MEDIAN_LATENCIES = ("latency_ms", "locust_latency_ms", "wrk_latency_ms")
 TOTALS = ("requests", "failures", "wrk_errors")
 FIRST_ROUND = ("samples", "csv_prefix", "wrk_note", "locust_workers")
@@ -60,8 +60,6 @@ def round_figures(summary: dict, measured: list[dict], samples: list[dict], user
     """One round: the generator's summary and the resources sampled inside its measured window."""
     duration = summary["measure_end"] - summary["measure_start"]
     answered = summary["requests"] - summary["failures"]
-    generator_cpu = mean(measured, "generator_cpu_pct")
-    cores_busy = mean(measured, "generator_cores_busy_pct")
     rss, processes = mean(measured, "server_rss_mb"), mean(measured, "server_processes")
     concurrency = achieved_concurrency(summary["requests"] / duration, summary["latency_ms"])
     return {
@@ -80,9 +78,11 @@ def round_figures(summary: dict, measured: list[dict], samples: list[dict], user
         "cpu_us_per_request": cpu_us_per_request(samples, summary),
         "concurrency": concurrency,
         "littles_law_gap_pct": littles_law_gap_pct(concurrency, users, rate),
-        "generator_cpu_pct": generator_cpu,
-        "generator_cores_busy_pct": cores_busy,
-        "limit": limit_for(generator_cpu, cores_busy),
+        "server_cores_busy_pct": mean(measured, "server_cores_busy_pct"),
+        "server_wait_pct": mean(measured, "server_wait_pct"),
+        "generator_cpu_pct": mean(measured, "generator_cpu_pct"),
+        "generator_wait_pct": mean(measured, "generator_wait_pct"),
+        "generator_cores_busy_pct": mean(measured, "generator_cores_busy_pct"),
     }
 
 
@@ -98,8 +98,9 @@ def median_latency(rounds: list[dict], key: str) -> dict | None:
     return {name: median_of([table.get(name) for table in tables]) for name in tables[0]}
 
 
-def apply_rounds(cell: Cell) -> None:
-    """Set the cell's figures from its rounds: medians, totals, spread and the noisy flag."""
+def apply_rounds(cell: Cell, setting: limits.Setting) -> None:
+    """Set the cell's figures from its rounds: medians, totals, spread, the noisy flag, and the limit
+    of every round and of the cell (``lab.limits``, with the run's CPU sets and calibration)."""
     rounds = cell.repeats
     for key in MEDIAN_FIGURES:
         setattr(cell, key, median_of([r.get(key) for r in rounds]))
@@ -111,11 +112,11 @@ def apply_rounds(cell: Cell) -> None:
     for key in FIRST_ROUND:
         setattr(cell, key, rounds[0].get(key))
     cell.failure_kinds = dict(sum((Counter(r.get("failure_kinds") or {}) for r in rounds), Counter()))
-    cell.limit = limit_for(cell.generator_cpu_pct, cell.generator_cores_busy_pct)
     cell.spread = {"rps": stats.spread([r.get("rps") for r in rounds]),
                    "p99": stats.spread([(r.get("latency_ms") or {}).get("p99") for r in rounds]),
                    "wrk_rps": stats.spread([r.get("wrk_rps") for r in rounds])}
     cell.noisy = stats.is_noisy(cell.spread["rps"])
+    limits.apply(cell, setting)
 
 
 def noise_floor(cells: list[Cell]) -> dict | None:

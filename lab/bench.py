@@ -91,7 +91,7 @@ def plan(options: BenchOptions, configs: dict[str, ServerConfig]) -> list[CellPl
 
 def new_cell(cell_plan: CellPlan, options: BenchOptions) -> Cell:
     return Cell(server=cell_plan.config.name, scenario=cell_plan.scenario, app=options.app,
-                users=cell_plan.users, rate=options.rate, workers=cell_plan.workers, threads=cell_plan.threads,
+                users=cell_plan.users, client=options.client, rate=options.rate, workers=cell_plan.workers, threads=cell_plan.threads,
                 server_model=cell_plan.config.model, aa_twin=cell_plan.twin)
 
 
@@ -151,7 +151,8 @@ def measure_round(cell: Cell, cell_plan: CellPlan, round_no: int, options: Bench
 
 def locust_argv(server: Server, cell: Cell, options: BenchOptions, files: CellFiles, workers: int) -> list[str]:
     argv = [sys.executable, "-m", "lab.locust_child", "--host", f"http://{server.host}:{server.port}",
-            "--scenario", cell.scenario, "--users", str(cell.users), "--warmup", str(options.warmup),
+            "--scenario", cell.scenario, "--client", cell.client, "--users", str(cell.users),
+            "--warmup", str(options.warmup),
             "--duration", str(options.duration), "--summary", str(files.summary),
             "--csv-prefix", str(files.csv_prefix), "--expect-workers", str(workers)]
     return argv + (["--rate", str(cell.rate)] if cell.rate else [])

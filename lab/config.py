@@ -129,6 +129,9 @@ class BenchOptions:
                       "WSGI target", "FLAVOUR")
     users: list[int] = option(None, positive_ints, "concurrent locust users; several steps "
                               "(`1,8,32,128`) make a concurrency sweep", "N[,N]", default_factory=lambda: [32])
+    client: str = option("lean", one_of("lean", "fasthttp"), "locust's HTTP client: `lean` (raw HTTP/1.1 "
+                         "on gevent sockets, parsed by httptools, several times locust's own rate per core) "
+                         "or `fasthttp` (locust's FastHttpUser)", "CLIENT")
     rate: float | None = option(None, optional_rate, "fixed arrival rate in requests/s for all users "
                                 "together (open loop, latency from each request's intended start); "
                                 "`off` = closed loop with no wait time", "RPS", shown="off")

@@ -52,11 +52,10 @@ class TerminalProgress:
         took = time.monotonic() - self.cell_started_at
         if cell.ok:
             latest = cell.repeats[-1]
-            bound = ", generator-bound: lower bound" if latest["limit"] == "generator" else ""
             peak = f", wrk {latest['wrk_rps']:,.0f} rps" if latest.get("wrk_rps") else ""
             p99 = (latest["latency_ms"] or {}).get("p99")
             outcome = (f"[green]ok[/] {latest['rps']:,.0f} rps, p99 {fmt(p99)} ms, "
-                       f"{latest['failures']} failures{peak}{bound}")
+                       f"{latest['failures']} failures{peak}\n    limit: {limit_text(cell)}")
         else:
             outcome = f"[red]failed[/]: {cell.error[:300]}"
         self.console.print(f"{self.label} {outcome} [dim]({took:.0f} s)[/]")
@@ -76,8 +75,17 @@ def summary_table(run: Run) -> Table:
         table.add_row(cell.server, cell.scenario, str(cell.users), cell.status if cell.ok else "[red]failed[/]",
                       *(fmt(v) for v in (cell.rps, cell.wrk_rps, lat.get("p50"), lat.get("p99"), cell.failures,
                                          cell.server_cpu_pct, cell.generator_cpu_pct)),
-                      "≥ (generator)" if cell.generator_bound else (cell.limit or "—"))
+                      LIMIT_LABELS.get(cell.limit, cell.limit) if cell.ok else "—")
     return table
+
+
+#: How the summary table shows ``cell.limit``: a generator-bound rps is a lower bound.
+LIMIT_LABELS = {"generator": "generator (rps ≥)", None: "unknown"}
+
+
+def limit_text(cell: Cell) -> str:
+    """The cell's limit and why, as ``lab.limits`` decided it (the only place it is decided)."""
+    return f"{LIMIT_LABELS.get(cell.limit, cell.limit)}: {cell.limit_reason or 'no reason recorded'}"
 
 
 def fmt(value) -> str:
@@ -105,4 +113,18 @@ def probe_table(run: Run) -> Table:
             found = [r for r in results if r["probe"] == name]
             row.append(f"[{PROBE_STYLE.get(found[0]['outcome'], 'white')}]{found[0]['summary']}[/]" if found else "—")
         table.add_row(name, *row)
+    return table
+
+
+def corpus_table(run: Run) -> Table:
+    """Per server, the ``--corpus`` replay's tally (``meta.corpus``): as the corpus expects, or not."""
+    corpus = run.meta["corpus"]
+    table = Table(title=f"corpus replay: {corpus['folder']}")
+    for column in ("server", "files", "as expected", "unexpected", "no expectation", "accepted / rejected / stalled"):
+        table.add_column(column)
+    for server, replay in corpus["servers"].items():
+        tally, kinds = replay["tally"], replay["tally"]["kinds"]
+        table.add_row(server, str(tally["files"]), f"[green]{tally['as_expected']}[/]",
+                      f"[red]{tally['unexpected']}[/]" if tally["unexpected"] else "0", str(tally["no_expectation"]),
+                      " / ".join(str(kinds.get(kind, 0)) for kind in ("accepted", "rejected", "stalled")))
     return table

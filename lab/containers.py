@@ -97,15 +97,18 @@ class ContainerUsage:
         self.container_id = container_id
         self.last: tuple[int, float] | None = None
 
-    def sample(self) -> Usage:
+    def sample(self) -> Usage | None:
+        """The container's usage since the last reading; None when the Engine gave no reading (a
+        missing sample, never 0 CPU and 0 memory).  The first reading only primes the CPU delta."""
         try:
             stats = self.api.stats(self.container_id, stream=False, one_shot=True)
-        except DockerException:
-            return Usage(0.0, 0.0, self.last[0] / 1e9 if self.last else 0.0, 0)
-        usage, now = stats["cpu_stats"]["cpu_usage"]["total_usage"], time.monotonic()
+            usage = stats["cpu_stats"]["cpu_usage"]["total_usage"]
+        except (DockerException, KeyError, TypeError):  # a stopped container has no cpu_usage
+            return None
+        now = time.monotonic()
         cpu = 0.0 if self.last is None else (usage - self.last[0]) / 1e9 / (now - self.last[1]) * 100
         self.last = (usage, now)
-        processes = (stats.get("pids_stats") or {}).get("current") or 0
+        processes = (stats.get("pids_stats") or {}).get("current")
         return Usage(cpu, memory_rss_mb(stats.get("memory_stats") or {}), usage / 1e9, processes)
 
 
@@ -158,6 +161,7 @@ class ContainerServer:
         except ContainerError as exc:
             raise CellFailed(str(exc)) from None
         self.host, self.port = self.service, PORT
+        self.notes: list[str] = []
         self.command = served_command(self.container) or describe(self.container)["command"]
 
     def __enter__(self) -> ContainerServer:

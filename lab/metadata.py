@@ -58,8 +58,8 @@ def cpu_model() -> str | None:
             for line in info:
                 if line.startswith("model name"):
                     return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+    except OSError:  # no /proc (not Linux): ask the platform module instead
+        return platform.processor() or None
     return platform.processor() or None
 
 

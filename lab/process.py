@@ -25,17 +25,25 @@ class ProcessError(Exception):
     """A child that could not start or did not become ready."""
 
 
+#: Seconds a process may take to vanish after SIGKILL (the kernel reaps it at once unless it is
+#: stuck in uninterruptible I/O).
+KILL_TIMEOUT_S = 10.0
+
 #: Environment variable naming the run folder in every child, so leftovers can be found and reaped.
 RUN_TAG = "LAB_RUN_DIR"
 
 
-def child_environment(run_dir: Path) -> dict[str, str]:
+def base_environment() -> dict[str, str]:
     """Only what a server needs, so the caller's environment cannot change what is measured."""
     env = {key: os.environ[key] for key in ENV_WHITELIST if key in os.environ}
     env["PYTHONPATH"] = str(PROJECT_ROOT)
     env["PYTHONUNBUFFERED"] = "1"
-    env[RUN_TAG] = str(run_dir)
     return env
+
+
+def child_environment(run_dir: Path) -> dict[str, str]:
+    """A server's environment, tagged with the run folder so leftovers can be found."""
+    return {**base_environment(), RUN_TAG: str(run_dir)}
 
 
 def pinned(argv: list[str], cpus: list[int]) -> list[str]:
@@ -79,28 +87,40 @@ class Child:
     def log_tail(self, lines: int = 15) -> str:
         try:
             text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
+        except OSError as exc:
+            return f"(log {self.log_path} unreadable: {exc})"
         return "\n".join(text.strip().splitlines()[-lines:])
 
     def stop(self, timeout: float = 10.0) -> float:
-        """SIGTERM the group, SIGKILL what is left after ``timeout``; returns seconds taken."""
+        """SIGTERM the group, SIGKILL what is left after ``timeout``; returns seconds taken.
+
+        Raises ``ProcessError`` when the group cannot be signalled or the leader outlives SIGKILL
+        by ``KILL_TIMEOUT_S`` (a process stuck in the kernel): never a silent wait without end.
+        """
         started = time.monotonic()
         if self.popen.poll() is None:
             self._signal_group(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
+            self._exited_within(timeout)
         self._signal_group(signal.SIGKILL)  # also reaps forks that outlived their parent
-        self.popen.wait()
+        if not self._exited_within(KILL_TIMEOUT_S):
+            raise ProcessError(f"{self.argv[0]} (pid {self.pid}) still runs {KILL_TIMEOUT_S:g} s after SIGKILL")
         return time.monotonic() - started
 
+    def _exited_within(self, timeout: float) -> bool:
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
     def _signal_group(self, signum: int) -> None:
+        """Signal every process of the group; a group already gone has nothing left to signal."""
         try:
             os.killpg(self.pid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass
+        except ProcessLookupError:
+            return
+        except PermissionError as exc:
+            raise ProcessError(f"cannot signal the process group of {self.argv[0]} (pid {self.pid}): {exc}") from None
 
 
 def wait_for(child: Child, what: str, server, timeout: float) -> None:

@@ -15,13 +15,18 @@ import os
 import tempfile
 from pathlib import Path
 
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # version 1 lacked repeats, sweeps, rate and wrk: they read as absent
+from lab import limits
+
+#: Version 3: ``limit`` is decided by ``lab.limits`` (generator, server or load, with ``limit_reason``).
+SCHEMA_VERSION = 3
+#: Version 1 lacked repeats, sweeps, rate and wrk: they read as absent.  Versions 1 and 2 named a
+#: cell "server"-bound whenever locust's CPU was below 90 %: their limits are decided again on load.
+READABLE_VERSIONS = (1, 2, 3)
 RESULTS_FILE = "results.json"
 LATEST = "latest"
 
-#: A cell's generator is "the limit" when its mean CPU over the measured window reaches this.
-GENERATOR_BOUND_CPU_PCT = 90.0
+#: The saturation threshold, recorded in every run's metadata (``lab.limits`` applies it).
+GENERATOR_BOUND_CPU_PCT = limits.SATURATED_PCT
 
 
 class ResultsError(Exception):
@@ -44,6 +49,8 @@ class Cell:
     totals), ``spread`` holds median, min, max and CV of ``rps``, ``p99`` and ``wrk_rps``, and
     ``noisy`` flags an rps CV above 5%.  With ``rate`` set, the load was a fixed arrival rate and
     ``latency_ms`` is measured from each request's intended start (coordinated omission).
+    ``limit`` and ``limit_reason`` say what capped the throughput (``lab.limits``); ``notes`` keep
+    what happened on the way that did not fail the cell (e.g. a port taken, and the retry).
     """
 
     server: str
@@ -52,6 +59,7 @@ class Cell:
     status: str = "failed"
     error: str | None = None
     users: int = 0
+    client: str = "fasthttp"  # locust's client: "lean" or "fasthttp" (every run before --client)
     rate: float | None = None
     aa_twin: bool = False
     locust_workers: int = 0
@@ -74,9 +82,14 @@ class Cell:
     cpu_us_per_request: float | None = None
     concurrency: float | None = None
     littles_law_gap_pct: float | None = None
+    server_cores_busy_pct: float | None = None
+    server_wait_pct: float | None = None  # % of a core the server spent runnable, waiting for a CPU
     generator_cpu_pct: float | None = None
+    generator_wait_pct: float | None = None  # % of a core locust spent runnable, waiting for a CPU
     generator_cores_busy_pct: float | None = None
     limit: str | None = None
+    limit_reason: str | None = None
+    notes: list[str] = dataclasses.field(default_factory=list)
     wrk_rps: float | None = None
     wrk_latency_ms: dict[str, float] | None = None
     wrk_errors: int | None = None
@@ -94,18 +107,6 @@ class Cell:
     @property
     def generator_bound(self) -> bool:
         return self.limit == "generator"
-
-
-def limit_for(generator_cpu_pct: float | None, generator_cores_busy_pct: float | None) -> str | None:
-    """Name what capped a cell's throughput: the load generator when its CPU was saturated.
-
-    Saturated means locust itself used 90% of its cores, or its cores were 90% busy in total (a
-    neighbour process starving locust limits the load just as much).
-    """
-    figures = [f for f in (generator_cpu_pct, generator_cores_busy_pct) if f is not None]
-    if not figures:
-        return None
-    return "generator" if max(figures) >= GENERATOR_BOUND_CPU_PCT else "server"
 
 
 @dataclasses.dataclass
@@ -129,7 +130,18 @@ class Run:
             raise ResultsError(f"results schema version {version!r} is not one of {READABLE_VERSIONS}")
         known = {field.name for field in dataclasses.fields(Cell)}
         cells = [Cell(**{k: v for k, v in cell.items() if k in known}) for cell in data["cells"]]
+        if version < SCHEMA_VERSION:
+            redecide_limits(cells, data["meta"], version)
         return cls(meta=data["meta"], cells=cells)
+
+
+def redecide_limits(cells: list[Cell], meta: dict, version: int) -> None:
+    """An older document's limits by today's rule, from its stored figures (its own rule named
+    "server" whatever the server did); the reason says the limit was decided on reading."""
+    setting = limits.Setting.of(meta)
+    for cell in cells:
+        limits.apply(cell, setting)
+        cell.limit_reason += f" (decided on reading this schema {version} document)"
 
 
 def load(run_dir: Path) -> Run:

@@ -31,7 +31,7 @@ def test_short_bench_over_every_server_and_scenario(lab, tmp_path):
         assert cell["rps"] > 0 and cell["requests"] > 0 and cell["failures"] == 0, cell
         assert set(cell["latency_ms"]) >= {"p50", "p90", "p99", "p999", "max"}
         assert cell["latency_ms"]["p50"] <= cell["latency_ms"]["p99"] <= cell["latency_ms"]["max"]
-        assert cell["limit"] in ("generator", "server")
+        assert_limit_decided(cell, doc["meta"])
         assert cell["server_command"] and cell["verification"]["problems"] == []
         assert (tmp_path / "latest" / f"{cell['csv_prefix']}_stats.csv").is_file()
     meta = doc["meta"]
@@ -197,17 +197,43 @@ def test_fixed_rate_mode_counts_latency_from_the_intended_start(lab, tmp_path):
     assert cell["wrk_note"] == "wrk turned off (--wrk off)"
 
 
-def test_a_server_that_cannot_import_its_app_fails_its_cell_with_the_reason(lab, tmp_path):
+@pytest.mark.slow
+def test_latency_behind_a_schedule_the_server_cannot_keep_counts_from_the_intended_start(lab, tmp_path):
+    """gunicorn sync with one worker serves /io (20 ms) at most 50 times a second; asked for 200, every
+    request starts later than intended, by more and more.  Counted from the intended start the
+    latency includes that wait; locust's own figure (from the actual send) does not."""
+    result = lab("bench", "--duration", "3", "--warmup", "1", "--users", "4", "--rate", "200", "--wrk", "off",
+                 "--workers", "1", "--servers", "gunicorn", "--scenarios", "io", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    (cell,) = results_of(tmp_path)["cells"]
+    assert cell["rps"] < 0.5 * cell["rate"], "the schedule was not kept"
+    assert cell["latency_ms"]["p50"] > 2 * cell["locust_latency_ms"]["p50"], (cell["latency_ms"], cell["locust_latency_ms"])
+    assert cell["limit"] == "load" and cell["limit_reason"].startswith("the fixed arrival rate of 200 rps")
+
+
+def assert_limit_decided(cell: dict, meta: dict) -> None:
+    """Every measured cell names one limit with its reason, the one ``lab.limits`` gives its figures."""
+    from lab import limits
+    from lab.results import Cell
+
+    decided = limits.decide(cell, Cell(**{k: v for k, v in cell.items() if k in Cell.__dataclass_fields__}),
+                            limits.Setting.of(meta))
+    assert cell["limit"] in ("generator", "server", "load"), cell["limit_reason"]
+    assert (cell["limit"], cell["limit_reason"]) == (decided.label, decided.reason)
+    for sampled in ("server_cpu_pct", "server_wait_pct", "generator_cpu_pct", "generator_wait_pct",
+                    "server_cores_busy_pct", "generator_cores_busy_pct"):
+        assert cell[sampled] is not None, sampled
+
+
+def test_a_server_that_cannot_import_its_app_is_refused_before_anything_starts(lab, tmp_path):
     result = lab("bench", *SHORT, "--servers", "gunicorn,waitress", "--scenarios", "plaintext",
                  "--app", "tests.fixtureapps.no_such_module:application", "--out", str(tmp_path))
-    assert result.returncode == 1
-    for cell in results_of(tmp_path)["cells"]:
-        assert cell["status"] == "failed"
-        assert "exited before answering" in cell["error"] and "no_such_module" in cell["error"], cell["error"]
-    assert leftovers((tmp_path / "latest").resolve()) == []
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "No module named 'tests.fixtureapps.no_such_module'" in result.stderr
+    assert not (tmp_path / "latest").exists(), "nothing is started or written"
 
 
-def test_a_server_whose_port_is_taken_fails_with_the_reason(tmp_path, monkeypatch):
+def test_a_server_whose_port_stays_taken_fails_with_the_reason(tmp_path, monkeypatch):
     import socket
 
     import servers
@@ -218,10 +244,53 @@ def test_a_server_whose_port_is_taken_fails_with_the_reason(tmp_path, monkeypatc
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        monkeypatch.setattr(local, "free_port", lambda host: taken.getsockname()[1])
+        port = taken.getsockname()[1]
+        monkeypatch.setattr(local, "free_port", lambda host: port)
         options = BenchOptions(server_cpus=[0], workers=[1], start_timeout=10)
         server = local.LocalServer(servers.discover()["bjoern"], options, tmp_path / "log", tmp_path)
-        with pytest.raises(CellFailed, match="Address already in use"):
+        with pytest.raises(CellFailed, match="Address already in use") as failed:
             with server:
                 pass
+    assert str(failed.value).count(f"port {port} was taken") == local.PORT_ATTEMPTS - 1
+    assert leftovers(tmp_path) == []
+
+
+def test_a_port_taken_before_the_server_binds_it_is_retried_and_the_retry_recorded(tmp_path, monkeypatch):
+    """The race of binding port 0, closing and reusing the port: someone binds it in between."""
+    import socket
+
+    import servers
+    from lab import local
+    from lab.config import BenchOptions
+
+    real_free_port = local.free_port
+    with socket.socket() as thief:
+        thief.bind(("127.0.0.1", 0))
+        thief.listen()
+        ports = iter([thief.getsockname()[1]])
+        monkeypatch.setattr(local, "free_port", lambda host: next(ports, None) or real_free_port(host))
+        options = BenchOptions(server_cpus=[0], workers=[1], start_timeout=10)
+        server = local.LocalServer(servers.discover()["waitress"], options, tmp_path / "log", tmp_path)
+        with server:
+            assert server.port != thief.getsockname()[1]
+            (note,) = server.notes
+            assert note.startswith(f"port {thief.getsockname()[1]} was taken before the server bound it")
+            assert "Address already in use" in note and f"started again on port {server.port}" in note
+            assert str(server.port) in " ".join(server.command)
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("name, workers, serving", [("gunicorn", 2, 2), ("bjoern", 2, 2), ("waitress", 1, 1)])
+def test_ready_means_every_worker_listens_on_the_server_s_own_socket(tmp_path, name, workers, serving):
+    """gunicorn's master hands its socket to 2 workers, bjoern forks 2 listeners: ready only once
+    all of them listen, and only on a socket of the server's own processes."""
+    import servers
+    from lab import local
+    from lab.config import BenchOptions
+
+    options = BenchOptions(server_cpus=[0], workers=[workers], start_timeout=20)
+    with local.LocalServer(servers.discover()[name], options, tmp_path / "log", tmp_path, workers=workers) as server:
+        found = local.serving(server.child.processes(), server.port)
+        assert len(found) == serving
+        assert found <= {proc.pid for proc in server.child.processes()}
     assert leftovers(tmp_path) == []

@@ -15,6 +15,10 @@ from tests.conftest import ROOT
     (("--users", "0"), "--users '0'"),
     (("--server-cpus", "99"), "not available to this process"),
     (("--no-such-flag",), "unrecognized arguments: --no-such-flag"),
+    (("--app", "nosuch:thing"), "--app nosuch:thing: nosuch:thing cannot be served: ModuleNotFoundError"),
+    (("--app", "tests.fixtureapps.wrong_body:nothing"), "has no attribute 'nothing'"),
+    (("--server-cpus", "0", "--generator-cpus", "0"), "share CPU 0: pass --share-cpus on"),
+    (("--host", "10.0.0.1"), "is not a loopback address"),
 ])
 def test_bad_options_give_one_line_and_exit_2(lab, args, message, tmp_path):
     result = lab("bench", *args, "--out", str(tmp_path))
@@ -38,6 +42,21 @@ def test_report_rerenders_a_stored_run(lab, tmp_path):
 def test_report_of_a_folder_without_results_is_a_usage_error(lab, tmp_path):
     result = lab("report", str(tmp_path))
     assert result.returncode == 2 and "results.json does not exist" in result.stderr
+
+
+def test_compare_refuses_an_existing_output_folder_unless_forced(lab, tmp_path):
+    for name in ("a", "b"):
+        shutil.copytree(ROOT / "tests" / "data" / "sample_run", tmp_path / name)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    refused = lab("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out))
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert "already exists: pass --force" in refused.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+    forced = lab("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out), "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert (out / "compare.md").is_file()
 
 
 def test_readme_lists_every_bench_option_as_generated():

@@ -1,0 +1,163 @@
+"""What capped a cell's throughput, decided here and only here: the generator, the server or the load.
+
+Every output (console, report, charts, ``lab compare``) reads the decision from ``cell.limit`` and
+``cell.limit_reason``; none decides again.  The decision is made per round and for the cell's
+medians, from figures measured in the same window:
+
+- ``generator``: locust wanted 90 % of its core: it ran that much, or ran and waited on the run
+  queue for a CPU that long (a neighbour on its CPUs starved it); or the cell's rps reached 90 % of
+  the calibrated ceiling of its client on its scenario (``meta["calibration"]``, measured against
+  the cheapest server).  The rps is then a lower bound.  Busy generator CPUs alone do not make
+  locust the limit: a locust idle at 1 % while others fill its core was waiting for the server.
+  Only a document without the run-queue figure (older ones) falls back to "its CPUs were 90 % busy".
+- ``server``: the server's CPU is saturated for its model.  A Python process runs the app on one
+  core at a time (the GIL), so N serving processes can use at most N cores, and never more than the
+  server's CPU set: it ran, or ran and waited for a CPU, 90 % of ``min(processes, CPUs)`` cores
+  (older documents without the run-queue figure: its CPU set 90 % busy when it can fill it).
+- ``load``: neither side saturated.  In a closed loop the users wait for each answer, so users /
+  mean latency is all the loop can send; with ``--rate`` the arrival rate is.  A server that serves
+  one request at a time per process (its model says so) leaves its CPU idle during every round
+  trip.  The reason says which.
+- ``None``: a figure the decision needs was not measured (never guessed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+#: A CPU (locust's core, the generator's CPUs, the server's cores) at or above this share is saturated.
+SATURATED_PCT = 90.0
+#: locust at or above this share of its calibrated ceiling is the limit.
+CEILING_SHARE = 0.9
+#: What a server model says when each process serves one request at a time (gunicorn sync, wsgiref).
+SERIAL_MODEL = "one request at a time"
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """What the decision needs to know about the run, beyond the cell: read from ``run.meta``."""
+
+    server_cpus: int | None  # size of the server's CPU set; None when unknown (containers)
+    ceilings: dict | None  # calibration["ceilings"]: {client: {scenario: rps}}, None without calibration
+    shared_cpus: tuple[int, ...] = ()  # CPUs the server and locust share (--share-cpus on)
+
+    @classmethod
+    def of(cls, meta: Mapping) -> Setting:
+        cpus = meta.get("cpus") or {}
+        server, generator = cpus.get("server") or [], cpus.get("generator") or []
+        ceilings = (meta.get("calibration") or {}).get("ceilings")
+        return cls(len(server) or None, ceilings, tuple(sorted(set(server) & set(generator))))
+
+
+@dataclasses.dataclass(frozen=True)
+class Limit:
+    label: str | None  # "generator", "server", "load" or None
+    reason: str  # one sentence a reader can check against the figures
+
+
+def decide(figures: Mapping, cell, setting: Setting) -> Limit:
+    """The limit of one round (its figures) or of a cell (its medians); ``cell`` gives the plan
+    (server, model, scenario, client, users, rate, workers)."""
+    if figures.get("rps") is None:
+        return Limit(None, "no throughput was measured")
+    limit = generator_limit(figures, cell, setting)
+    if limit is None:
+        unsampled = [name for key, name in (("generator_cpu_pct", "locust's CPU"), ("server_cpu_pct", "the server's CPU"))
+                     if figures.get(key) is None]
+        if unsampled:
+            return Limit(None, f"{' and '.join(unsampled)} not sampled in the measured window: no limit can be named")
+        limit = server_limit(figures, cell, setting) or load_limit(figures, cell, setting)
+    return caveats(limit, cell, setting)
+
+
+def apply(cell, setting: Setting) -> None:
+    """Decide, in place, every round's limit (``cell.repeats``) and the cell's from its medians."""
+    for figures in cell.repeats:
+        figures["limit"], figures["limit_reason"] = dataclasses.astuple(decide(figures, cell, setting))
+    cell.limit, cell.limit_reason = dataclasses.astuple(decide(vars(cell), cell, setting))
+
+
+def generator_limit(figures: Mapping, cell, setting: Setting) -> Limit | None:
+    """``generator`` with every clause that holds, or None when locust had room to send more."""
+    own, busy = figures.get("generator_cpu_pct"), figures.get("generator_cores_busy_pct")
+    waited = figures.get("generator_wait_pct")
+    found = []
+    if own is not None and own >= SATURATED_PCT:
+        found.append(f"locust used {own:.0f} % of its core")
+    elif own is not None and waited is not None and own + waited >= SATURATED_PCT:
+        found.append(f"locust ran {own:.0f} % and waited {waited:.0f} % of the time for a CPU "
+                     f"{'' if busy is None else f'(its CPUs {busy:.0f} % busy)'}: it wanted the whole core")
+    elif waited is None and busy is not None and busy >= SATURATED_PCT:
+        found.append(f"locust's CPUs were {busy:.0f} % busy" + ("" if own is None else f" (locust itself {own:.0f} %)"))
+    ceiling = calibrated_ceiling(cell, setting)
+    if ceiling and figures["rps"] >= CEILING_SHARE * ceiling:
+        found.append(f"{figures['rps']:,.0f} rps is {figures['rps'] / ceiling:.0%} of the calibrated "
+                     f"{cell.client or 'locust'} ceiling on {cell.scenario} ({ceiling:,.0f} rps)")
+    if not found:
+        return None
+    return Limit("generator", "; ".join(found) + ": the rps is a lower bound of the server's capacity")
+
+
+def calibrated_ceiling(cell, setting: Setting) -> float | None:
+    return ((setting.ceilings or {}).get(getattr(cell, "client", None)) or {}).get(cell.scenario)
+
+
+def server_cores(cell, setting: Setting) -> int:
+    """Cores the server's model can keep busy: one per serving process, at most its CPU set."""
+    processes = max(cell.workers or 1, 1)
+    return min(processes, setting.server_cpus) if setting.server_cpus else processes
+
+
+def server_limit(figures: Mapping, cell, setting: Setting) -> Limit | None:
+    """``server`` when its processes used 90 % of the cores they can use, or its CPUs were full."""
+    cores = server_cores(cell, setting)
+    used, busy = figures["server_cpu_pct"], figures.get("server_cores_busy_pct")
+    waited = figures.get("server_wait_pct")
+    what = "one process" if max(cell.workers or 1, 1) == 1 else f"{cell.workers} processes"
+    cpus = plural(setting.server_cpus, "CPU") if setting.server_cpus else "CPU set unknown"
+    if used >= SATURATED_PCT * cores:
+        return Limit("server", f"server CPU {used:.0f} % of {plural(cores, 'core')} ({what}, {cpus})")
+    if waited is not None and used + waited >= SATURATED_PCT * cores:
+        return Limit("server", f"server ran {used:.0f} % and waited {waited:.0f} % for a CPU (a core's time, "
+                               f"summed over its threads), of {plural(cores, 'core')} ({what}, {cpus}): it "
+                               "wanted them all")
+    if waited is None and busy is not None and busy >= SATURATED_PCT and cores == setting.server_cpus:
+        return Limit("server", f"the server's {plural(cores, 'CPU')} were {busy:.0f} % busy "
+                               f"(server processes {used:.0f} % of {plural(cores, 'core')})")
+    return None
+
+
+def load_limit(figures: Mapping, cell, setting: Setting) -> Limit:
+    """``load``: what set the rate when neither side was saturated, and both sides' CPU."""
+    mean = (figures.get("latency_ms") or {}).get("mean")
+    if cell.rate:
+        cause = f"the fixed arrival rate of {cell.rate:,.0f} rps set the load"
+    elif mean:
+        cause = (f"{cell.users} users × {mean:.1f} ms mean latency cap the loop at "
+                 f"{cell.users / mean * 1000:,.0f} rps")
+    else:
+        cause = f"{cell.users} users in a closed loop set the rate"
+    if SERIAL_MODEL in (cell.server_model or ""):
+        cause += (f"; {cell.server} serves {SERIAL_MODEL} per process, idle while each answer and the "
+                  "next request travel")
+    waited = figures.get("generator_wait_pct")
+    sides = (f"server CPU {figures['server_cpu_pct']:.0f} % of {plural(server_cores(cell, setting), 'core')}, "
+             f"locust {figures['generator_cpu_pct']:.0f} % of its core"
+             + ("" if waited is None else f" (+{waited:.0f} % waiting for a CPU)"))
+    return Limit("load", f"{cause}; {sides}")
+
+
+def caveats(limit: Limit, cell, setting: Setting) -> Limit:
+    """Say what the decision could not check: shared CPUs, or no calibration to compare with."""
+    reason = limit.reason
+    if setting.ceilings is None:
+        reason += "; no calibration, so the calibrated ceiling was not checked"
+    if setting.shared_cpus:
+        reason = (f"unreliable: server and locust share CPU {','.join(map(str, setting.shared_cpus))}, "
+                  f"so either side's load shows on both; {reason}")
+    return Limit(limit.label, reason)
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"

@@ -4,17 +4,25 @@
 it: it starts ``python -m lab.locust_child``, pinned to the generator's CPUs, and reads back one
 JSON summary.  Driven through locust's library API (Environment, runner, events), not its CLI.
 
-Every request's response time is recorded, in microseconds, into an HDR histogram from locust's
-``request`` event, because locust's own percentiles are rounded to whole milliseconds.  Warm-up
-requests are discarded: stats and histogram are reset when the measured window opens.
+``--client`` picks the user classes: ``lean`` (``loadtests.lean``, the default) or ``fasthttp``
+(locust's FastHttpUser); both run the same scenario data (``loadtests.catalog``).
 
-With ``--rate R`` the users send on a fixed schedule (R requests/s in total) instead of as fast as
-answers come back, and each latency is counted from the request's intended start: time spent
-waiting behind a slow answer is part of it (coordinated omission, handled as wrk2 does).
+The measured window is a ``Window``: it counts the requests that complete while it is open, and
+records each response time, in microseconds, into an HDR histogram (locust's own percentiles are
+rounded to whole milliseconds).  It opens after the warm-up and closes after ``--duration``.
+
+With ``--rate R`` every request (not every task: sign-in sends two) has an intended start on a
+fixed schedule, R requests/s in total (``loadtests.pacing``), and its latency is counted from that
+intended start: time spent waiting behind a slow answer is part of it (coordinated omission,
+handled as wrk2 does).
 
 With ``--expect-workers N`` it is a locust master: the load comes from N ``lab.locust_worker``
-processes (other cores or hosts), which send their histograms with every stats report (each
-second), and the master merges them.  The measured window is then aligned to those reports.
+processes (other cores or hosts), each with a ``Window`` of its own.  The master opens and closes
+the workers' windows with locust custom messages, and each worker then sends its window's figures
+(counts, failures, histogram, when it opened and closed) to the master, which adds them up.  Only
+requests a worker saw complete inside its own window count: neither warm-up nor a stats report in
+flight leaks in.  locust's own statistics (CSV files, ``locust_latency_ms``) are merged from the
+workers' periodic reports and so stay approximate at the window's edges.
 """
 
 from __future__ import annotations
@@ -22,27 +30,28 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import random
+import sys
 import time
 from pathlib import Path
 
 import gevent
 from hdrh.histogram import HdrHistogram
 from locust.env import Environment
-from locust.stats import StatsCSV
+from locust.stats import StatsCSV, StatsError
 
 from lab.latency import PERCENTILES, new_histogram, record_ms, summarize
-from loadtests.scenarios import SCENARIOS
+from loadtests.scenarios import CLIENTS, SCENARIOS, paced
 
 MASTER_PORT = 5557
 WORKERS_TIMEOUT_S = 60.0
-HISTOGRAM_KEY = "lab_hdr"
+WINDOW_OPEN, WINDOW_CLOSE, WINDOW_FIGURES = "lab_window_open", "lab_window_close", "lab_window_figures"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", required=True, help="base URL, e.g. http://127.0.0.1:8000")
-    parser.add_argument("--scenario", required=True, choices=sorted(SCENARIOS))
+    parser.add_argument("--scenario", required=True, choices=sorted(SCENARIOS["lean"]))
+    parser.add_argument("--client", choices=CLIENTS, default="lean", help="locust user classes to use")
     parser.add_argument("--users", type=int, required=True)
     parser.add_argument("--warmup", type=float, required=True)
     parser.add_argument("--duration", type=float, required=True)
@@ -51,41 +60,58 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=None, help="fixed arrival rate, requests/s in total")
     parser.add_argument("--expect-workers", type=int, default=0,
                         help="run as a locust master for this many lab.locust_worker processes")
+    parser.add_argument("--web-ui", default=None, metavar="HOST:PORT",
+                        help="serve locust's web UI, read-only, while this cell runs (lab.live)")
     return parser.parse_args(argv)
 
 
-def paced(user_class, interval_s: float):
-    """The scenario's user, sending on a fixed schedule of one task every ``interval_s``.
+class Window:
+    """Counts what completes while open: requests, failures by kind, and each latency (plus any
+    lateness behind its intended start) in an HDR histogram.  A ``request`` event listener."""
 
-    ``wait_time`` sleeps until the next intended start; when the user is already late, it starts at
-    once and ``lateness_ms`` (how late it is) travels with each request's context, to be added to
-    the measured time.
-    """
-    class Paced(user_class):
-        def on_start(self):
-            super().on_start()
-            self.next_start = time.perf_counter() + random.uniform(0, interval_s)  # spread the users
-            self.lateness_ms = 0.0
+    def __init__(self):
+        self.histogram = new_histogram()
+        self.counting = False
+        self.opened = self.closed = self.first_done = self.last_done = None
+        self.requests = self.failures = 0
+        self.failure_kinds: dict[str, int] = {}
 
-        def wait_time(self):
-            self.next_start += interval_s
-            delay = self.next_start - time.perf_counter()
-            self.lateness_ms = max(0.0, -delay * 1000)
-            return max(0.0, delay)
+    def open(self) -> None:
+        self.opened, self.counting = time.time(), True
 
-        def context(self):
-            return {"lateness_ms": self.lateness_ms}
+    def close(self) -> dict:
+        self.counting, self.closed = False, time.time()
+        return self.figures()
 
-    Paced.__name__ = user_class.__name__
-    return Paced
+    def record(self, request_type, name, response_time, context=None, exception=None, **_kwargs) -> None:
+        if not self.counting:
+            return
+        self.requests += 1
+        self.last_done = time.time()
+        self.first_done = self.first_done or self.last_done
+        record_ms(self.histogram, response_time + ((context or {}).get("lateness_ms") or 0.0))
+        if exception:
+            self.failures += 1
+            kind = f"{request_type} {name}: {StatsError.parse_error(exception)}"
+            self.failure_kinds[kind] = self.failure_kinds.get(kind, 0) + 1
+
+    def figures(self) -> dict:
+        """What a worker sends its master (the histogram base64-encoded, as HdrHistogram does)."""
+        return {"requests": self.requests, "failures": self.failures, "failure_kinds": self.failure_kinds,
+                "opened": self.opened, "closed": self.closed, "first_done": self.first_done,
+                "last_done": self.last_done, "histogram": self.histogram.encode()}
 
 
-def record_into(histogram: HdrHistogram):
-    """A ``request`` event listener recording each response time (ms), plus any lateness, in µs."""
-    def record(response_time, context=None, **_kwargs):
-        record_ms(histogram, response_time + ((context or {}).get("lateness_ms") or 0.0))
-
-    return record
+def merged(windows: list[dict]) -> dict:
+    """The workers' windows added up: counts, failure kinds and one histogram."""
+    histogram = new_histogram()
+    kinds: dict[str, int] = {}
+    for window in windows:
+        histogram.add(HdrHistogram.decode(window["histogram"]))
+        for kind, count in window["failure_kinds"].items():
+            kinds[kind] = kinds.get(kind, 0) + count
+    return {"requests": sum(w["requests"] for w in windows), "failures": sum(w["failures"] for w in windows),
+            "failure_kinds": kinds, "latency_ms": summarize(histogram)}
 
 
 def locust_latency_ms(env: Environment) -> dict[str, float] | None:
@@ -99,10 +125,6 @@ def locust_latency_ms(env: Environment) -> dict[str, float] | None:
     return figures
 
 
-def failure_kinds(env: Environment) -> dict[str, int]:
-    return {f"{e.method} {e.name}: {e.error}": e.occurrences for e in env.stats.errors.values()}
-
-
 def write_csv(env: Environment, prefix: Path) -> None:
     """locust's own CSV files for the measured window (requests, failures, exceptions)."""
     writer = StatsCSV(env, [p / 100 for p in PERCENTILES.values()])
@@ -112,53 +134,97 @@ def write_csv(env: Environment, prefix: Path) -> None:
             write(csv.writer(out))
 
 
-def start_runner(env: Environment, histogram: HdrHistogram, expect_workers: int):
-    """A local runner recording every request, or a master merging its workers' histograms."""
-    if not expect_workers:
-        env.events.request.add_listener(record_into(histogram))
-        return env.create_local_runner()
-
-    def merge(client_id, data):
-        if data.get(HISTOGRAM_KEY):
-            histogram.add(HdrHistogram.decode(data[HISTOGRAM_KEY]))
-
-    env.events.worker_report.add_listener(merge)
-    runner = env.create_master_runner(master_bind_port=MASTER_PORT)
-    deadline = time.monotonic() + WORKERS_TIMEOUT_S
-    while len(runner.clients.ready) < expect_workers:
+def wait_until(condition, what: str, timeout: float) -> None:
+    """Poll ``condition`` (yielding to gevent) until true; exit with ``what`` past the deadline."""
+    deadline = time.monotonic() + timeout
+    while not condition():
         if time.monotonic() > deadline:
-            raise SystemExit(f"only {len(runner.clients.ready)} of {expect_workers} locust workers connected")
-        gevent.sleep(0.1)
-    return runner
+            raise SystemExit(what)
+        gevent.sleep(0.05)
+
+
+class LocalLoad:
+    """Users in this process; the window listens to their requests here."""
+
+    def __init__(self, env: Environment):
+        self.window = Window()
+        env.events.request.add_listener(self.window.record)
+        self.env, self.runner = env, env.create_local_runner()
+
+    def open(self) -> None:
+        self.env.stats.reset_all()
+        self.window.open()
+
+    def close(self) -> dict:
+        figures = self.window.close()
+        return {**merged([figures]), "windows": [strip_histogram(figures)]}
+
+
+class MasterLoad:
+    """Users in ``expected`` worker processes; their windows are opened, closed and collected."""
+
+    def __init__(self, env: Environment, expected: int):
+        self.env, self.expected, self.windows = env, expected, []
+        self.runner = env.create_master_runner(master_bind_port=MASTER_PORT)
+        self.runner.register_message(WINDOW_FIGURES, lambda environment, msg, **_: self.windows.append(msg.data))
+        wait_until(lambda: len(self.runner.clients.ready) >= expected,
+                   f"only {len(self.runner.clients.ready)} of {expected} locust workers connected", WORKERS_TIMEOUT_S)
+
+    def open(self) -> None:
+        self.env.stats.reset_all()
+        self.runner.send_message(WINDOW_OPEN)
+
+    def close(self) -> dict:
+        self.runner.send_message(WINDOW_CLOSE)
+        wait_until(lambda: len(self.windows) >= self.expected,
+                   f"{len(self.windows)} of {self.expected} locust workers sent their window", WORKERS_TIMEOUT_S)
+        return {**merged(self.windows), "windows": [strip_histogram(w) for w in self.windows]}
+
+
+def strip_histogram(window: dict) -> dict:
+    return {key: value for key, value in window.items() if key != "histogram"}
+
+
+def serve_web_ui(env: Environment, address: str):
+    """locust's web UI for watching this cell (``--live``): its charts and tables.  Every request
+    that would change the test (start, stop, reset, user count: all POST) is refused."""
+    from flask import abort, request
+
+    def refuse_changes():
+        if request.method not in ("GET", "HEAD"):
+            abort(403, "read-only: the lab drives this test")
+
+    host, _, port = address.rpartition(":")
+    sys.argv[1:] = []  # the UI parses sys.argv with locust's own parser, which refuses our flags
+    web_ui = env.create_web_ui(host, int(port))
+    web_ui.app.before_request(refuse_changes)
+    return web_ui
+
+
+def user_class(args: argparse.Namespace) -> type:
+    chosen = SCENARIOS[args.client][args.scenario]
+    return paced(chosen, interval_s=args.users / args.rate) if args.rate else chosen
 
 
 def run(args: argparse.Namespace) -> dict:
-    user_class = SCENARIOS[args.scenario]
-    if args.rate:
-        user_class = paced(user_class, interval_s=args.users / args.rate)
-    env = Environment(user_classes=[user_class], host=args.host, catch_exceptions=True)
-    histogram = new_histogram()
-    runner = start_runner(env, histogram, args.expect_workers)
-    runner.start(args.users, spawn_rate=args.users)
+    env = Environment(user_classes=[user_class(args)], host=args.host, catch_exceptions=True)
+    load = MasterLoad(env, args.expect_workers) if args.expect_workers else LocalLoad(env)
+    web_ui = serve_web_ui(env, args.web_ui) if args.web_ui else None
+    load.runner.start(args.users, spawn_rate=args.users)
     gevent.sleep(args.warmup)
-    env.stats.reset_all()
-    histogram.reset()
-    started = time.time()
+    load.open()
+    started, cpu_started = time.time(), time.process_time()
     gevent.sleep(args.duration)
-    ended = time.time()
-    summary = {
-        "measure_start": started,
-        "measure_end": ended,
-        "requests": env.stats.total.num_requests,
-        "failures": env.stats.total.num_failures,
-        "failure_kinds": failure_kinds(env),
-        "latency_ms": summarize(histogram),
-        "locust_latency_ms": locust_latency_ms(env),
-        "user_exceptions": len(runner.exceptions),
-        "workers": args.expect_workers,
-    }
+    ended, cpu_s = time.time(), time.process_time() - cpu_started
+    window = load.close()
+    summary = {"measure_start": started, "measure_end": ended, "client": args.client, **window,
+               "process_cpu_s": round(cpu_s, 3),
+               "locust_latency_ms": locust_latency_ms(env), "user_exceptions": len(load.runner.exceptions),
+               "workers": args.expect_workers}
     write_csv(env, args.csv_prefix)
-    runner.quit()
+    load.runner.quit()
+    if web_ui:
+        web_ui.stop()
     return summary
 
 

@@ -2,8 +2,9 @@
 
 The lab starts a fresh locust master (``lab.locust_child --expect-workers N``) for every cell, and
 a master ends its workers when it quits.  This loop therefore runs one worker process per cell, for
-as long as the container or shell that started it lives.  Each worker records its requests into an
-HDR histogram and ships it with every stats report (each second), which the master merges.
+as long as the container or shell that started it lives.  Each worker counts the requests that
+complete inside the measured window the master opens and closes (``lab.locust_child.Window``),
+then sends that window's counts and HDR histogram to the master, which adds them up.
 
 Run it on other cores or other hosts to add load beyond one locust core (see README, Containers).
 """
@@ -27,25 +28,23 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def serve_one_master(host: str, port: int) -> None:
-    """Connect to the master, run the users it assigns, report, and return when it quits."""
+    """Connect to the master, run the users it assigns, count the window it opens and closes, send
+    that window's figures, and return when the master quits."""
     import locust.runners
     from locust.env import Environment
 
-    from lab.latency import new_histogram
-    from lab.locust_child import HISTOGRAM_KEY, record_into
+    from lab.locust_child import WINDOW_CLOSE, WINDOW_FIGURES, WINDOW_OPEN, Window
     from loadtests.scenarios import SCENARIOS
 
-    locust.runners.WORKER_REPORT_INTERVAL = 1.0  # a tighter window than locust's default 3 s
-    env = Environment(user_classes=list(SCENARIOS.values()), catch_exceptions=True)
-    histogram = new_histogram()
-    env.events.request.add_listener(record_into(histogram))
-
-    def ship(client_id, data):
-        data[HISTOGRAM_KEY] = histogram.encode()
-        histogram.reset()
-
-    env.events.report_to_master.add_listener(ship)
+    locust.runners.WORKER_REPORT_INTERVAL = 1.0  # locust's own merged stats: 1 s edges, not 3 s
+    users = [user for by_scenario in SCENARIOS.values() for user in by_scenario.values()]
+    env = Environment(user_classes=users, catch_exceptions=True)
+    window = Window()
+    env.events.request.add_listener(window.record)
     runner = env.create_worker_runner(host, port)
+    runner.register_message(WINDOW_OPEN, lambda environment, msg, **_: window.open())
+    runner.register_message(WINDOW_CLOSE,
+                            lambda environment, msg, **_: runner.send_message(WINDOW_FIGURES, window.close()))
     runner.greenlet.join()
 
 

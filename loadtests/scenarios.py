@@ -1,148 +1,115 @@
-"""The locust scenarios, one ``FastHttpUser`` class each, registered in ``SCENARIOS``.
+"""locust user classes for every scenario of ``loadtests.catalog``, one per client.
+
+The scenarios are data (``catalog.SCENARIOS``); a small adapter per client runs them:
+
+* ``lean`` (the default): ``loadtests.lean``, raw HTTP/1.1 over gevent sockets;
+* ``fasthttp``: locust's ``FastHttpUser``, kept to compare against and as a reference.
 
 Users run a closed loop with no wait time: each user sends its next request as soon as the last
 one is answered, so ``--users`` is the number of requests in flight.  Every answer is checked
-against the application's own bytes (``app.content``); a wrong status or body counts as a failure,
-never as a fast success.  Adding a scenario is adding a class, one line in ``SCENARIOS`` and its
-name in ``loadtests.NAMES`` (a test checks they agree).
+against the application's own bytes; a wrong status or body counts as a failure, never as a fast
+success.  With a pace (``paced``), each request waits for its intended start (``loadtests.pacing``)
+and carries ``intended_start`` and ``lateness_ms`` in its context.
 
-The workload scenarios make each request cost something on the server: ``io`` waits like a
-database call (``GET /io?ms=20``), ``cpu`` burns about 1 ms of CPU (``GET /cpu``), ``large``
-downloads 64 KiB (``GET /bytes/64``) and ``upload`` posts 64 KiB (``POST /upload``).
+``SCENARIOS[client][scenario]`` is the user class; adding a scenario is adding it to the catalog
+and its name to ``loadtests.NAMES`` (a test checks they agree).
 """
 
-import hashlib
+from __future__ import annotations
 
-from locust import FastHttpUser, constant, task
+import time
 
-from app import content
+import gevent
+from locust import FastHttpUser, User, constant
 
-SIGN_IN_FORM = content.sign_in_form()
+from loadtests import catalog
+from loadtests.lean import LeanSession
+from loadtests.pacing import Pacer
 
-IO_MS = 20
-IO_PATH = f"{content.IO_PATH}?ms={IO_MS}"
-CPU_ANSWER = content.cpu_body(content.CPU_DEFAULT_N, content.CPU_KNOWN_SUMS[content.CPU_DEFAULT_N])
-LARGE_KB = 64
-LARGE_PATH = f"{content.BYTES_PREFIX}{LARGE_KB}"
-LARGE_BODY = content.bytes_body(LARGE_KB)
-#: A fixed 64 KiB upload: every byte value, repeated, so a corrupted byte changes the digest.
-UPLOAD = bytes(range(256)) * 256
-UPLOAD_ANSWER = content.upload_body(len(UPLOAD), hashlib.sha256(UPLOAD).hexdigest())
+CLIENTS = ("lean", "fasthttp")
 
 
-def expect(client, method: str, path: str, status: int, body: bytes, **kwargs) -> None:
-    """Send one request and mark it failed unless status and body are exactly the app's."""
-    with client.request(method, path, catch_response=True, **kwargs) as response:
-        if response.status_code != status:
-            response.failure(f"status {response.status_code}, expected {status}")
-        elif response.content != body:
-            response.failure(f"body of {len(response.content or b'')} bytes differs from the app's "
-                             f"({len(body)} bytes expected)")
-        else:
-            response.success()
+class FlowUser:
+    """What both clients share: run a flow's steps in order, each on its own intended start."""
 
-
-def get_page(client, path: str) -> None:
-    expect(client, "GET", path, 200, content.PAGES[path][0])
-
-
-def sign_in(client) -> None:
-    """The classic sample's flow: fetch the form, post the credentials, read the greeting."""
-    get_page(client, "/signin")
-    expect(client, "POST", content.SIGN_PATH, content.SIGN_OK, content.GREETING, data=SIGN_IN_FORM,
-           headers={"Content-Type": content.FORM})
-
-
-class LabUser(FastHttpUser):
     abstract = True
     wait_time = constant(0)
+    pace_s: float | None = None  # seconds between one user's intended starts; None = closed loop
+
+    def on_start(self):
+        self.pacer = Pacer(self.pace_s, time.perf_counter()) if self.pace_s else None
+
+    def run_flow(self, flow: catalog.Flow) -> None:
+        for step in flow.steps:
+            self.send(step, self.wait_for_slot())
+
+    def wait_for_slot(self) -> dict:
+        """Sleep until this request's intended start; its context says how late it starts."""
+        if self.pacer is None:
+            return {}
+        intended = self.pacer.claim()
+        delay = intended - time.perf_counter()
+        if delay > 0:
+            gevent.sleep(delay)
+        return {"intended_start": intended, "lateness_ms": max(0.0, -delay * 1000)}
+
+    def send(self, step: catalog.Step, context: dict) -> None:
+        raise NotImplementedError
 
 
-class PlaintextUser(LabUser):
-    @task
-    def plaintext(self):
-        get_page(self.client, "/plaintext")
+class LeanUser(FlowUser, User):
+    abstract = True
+
+    def on_start(self):
+        super().on_start()
+        self.session = LeanSession(self.host, self.environment.events)
+
+    def on_stop(self):
+        self.session.close()
+
+    def send(self, step: catalog.Step, context: dict) -> None:
+        self.session.send(step, context)
 
 
-class JsonUser(LabUser):
-    @task
-    def json(self):
-        get_page(self.client, "/json")
+class FastUser(FlowUser, FastHttpUser):
+    abstract = True
+
+    def send(self, step: catalog.Step, context: dict) -> None:
+        """Mark the request failed unless status and body are exactly the app's."""
+        with self.client.request(step.method, step.path, catch_response=True, data=step.data or None,
+                                 headers=step.headers, context=context) as response:
+            if response.status_code != step.status:
+                response.failure(f"status {response.status_code}, expected {step.status}")
+            elif response.content != step.body:
+                response.failure(f"body of {len(response.content or b'')} bytes differs from the app's "
+                                 f"({len(step.body)} bytes expected)")
+            else:
+                response.success()
 
 
-class HomeUser(LabUser):
-    @task
-    def home(self):
-        get_page(self.client, "/")
+BASES = {"lean": LeanUser, "fasthttp": FastUser}
 
 
-class SigninUser(LabUser):
-    @task
-    def signin(self):
-        sign_in(self.client)
+def flow_task(flow: catalog.Flow):
+    def task(user):
+        user.run_flow(flow)
+
+    task.__name__ = flow.name
+    return task
 
 
-class MixedUser(LabUser):
-    """A weighted blend: mostly the cheap API paths, some pages and sign-ins."""
-
-    @task(4)
-    def plaintext(self):
-        get_page(self.client, "/plaintext")
-
-    @task(3)
-    def json(self):
-        get_page(self.client, "/json")
-
-    @task(2)
-    def home(self):
-        get_page(self.client, "/")
-
-    @task(1)
-    def signin(self):
-        sign_in(self.client)
+def user_class(scenario: str, client: str) -> type:
+    """``PlaintextLeanUser``, ``SigninFastHttpUser``...: one concrete class per scenario and client,
+    named uniquely so that locust workers find the class a master asks for."""
+    name = f"{scenario.capitalize()}{'Lean' if client == 'lean' else 'FastHttp'}User"
+    tasks = {flow_task(flow): flow.weight for flow in catalog.SCENARIOS[scenario]}
+    return type(name, (BASES[client],), {"tasks": tasks, "abstract": False, "__module__": __name__})
 
 
-class IoUser(LabUser):
-    """Each request waits 20 ms on the server, as for a database call: tests concurrency, not CPU."""
-
-    @task
-    def io(self):
-        expect(self.client, "GET", IO_PATH, 200, content.io_body(IO_MS))
+def paced(user_class: type, interval_s: float) -> type:
+    """The same user, sending one request every ``interval_s`` (the rate divided by the users)."""
+    return type(user_class.__name__, (user_class,), {"pace_s": interval_s, "__module__": __name__})
 
 
-class CpuUser(LabUser):
-    """Each request burns about 1 ms of pure-Python CPU on the server."""
-
-    @task
-    def cpu(self):
-        expect(self.client, "GET", content.CPU_PATH, 200, CPU_ANSWER)
-
-
-class LargeUser(LabUser):
-    """Each answer is 64 KiB of known bytes, checked whole (length and content)."""
-
-    @task
-    def large(self):
-        expect(self.client, "GET", LARGE_PATH, 200, LARGE_BODY)
-
-
-class UploadUser(LabUser):
-    """Each request posts the same 64 KiB; the server's length and SHA-256 must match."""
-
-    @task
-    def upload(self):
-        expect(self.client, "POST", content.UPLOAD_PATH, 200, UPLOAD_ANSWER, data=UPLOAD,
-               headers={"Content-Type": content.OCTETS})
-
-
-SCENARIOS = {
-    "plaintext": PlaintextUser,
-    "json": JsonUser,
-    "home": HomeUser,
-    "signin": SigninUser,
-    "mixed": MixedUser,
-    "io": IoUser,
-    "cpu": CpuUser,
-    "large": LargeUser,
-    "upload": UploadUser,
-}
+SCENARIOS = {client: {scenario: user_class(scenario, client) for scenario in catalog.SCENARIOS}
+             for client in CLIENTS}

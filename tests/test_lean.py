@@ -1,0 +1,153 @@
+"""The lean client against real servers: exact success and failure counts, reconnects, pacing.
+
+Each case runs in a subprocess (``import locust`` patches the process with gevent) that sends a
+fixed number of flows through ``loadtests.lean`` and counts what locust's own ``request`` event
+saw: no timing is asserted, only counts, reasons and the pacer's schedule.
+"""
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import servers
+from lab.local import free_port
+from lab.process import Child
+from lab.verify import wait_until_answering
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = servers.discover()
+SESSIONS, FLOWS = 3, 10  # signin: 2 requests a flow, so 60 requests per case
+
+DRIVER = textwrap.dedent("""
+    import json, sys
+    import gevent
+    from locust.env import Environment
+    from gevent.server import StreamServer
+    from loadtests import catalog
+    from loadtests.lean import LeanSession
+
+    url, scenario, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    kind = url
+    if kind in ("closed", "silent"):  # a raw server that reads the request, then closes or never answers
+        def handle(sock, address):
+            sock.recv(65536)
+            if kind == "silent":
+                gevent.sleep(30)
+            sock.close()
+        server = StreamServer(("127.0.0.1", 0), handle)
+        server.start()
+        url = f"http://127.0.0.1:{server.server_port}"
+    env = Environment()
+    seen = {"ok": 0, "failures": {}}
+    def record(name, exception=None, **_):
+        if exception is None:
+            seen["ok"] += 1
+        else:
+            kind = f"{name}: {type(exception).__name__}: {exception}"
+            seen["failures"][kind] = seen["failures"].get(kind, 0) + 1
+    env.events.request.add_listener(record)
+    sessions = [LeanSession(url, env.events, timeout) for _ in range(%(sessions)d)]
+    def user(session):
+        for _ in range(%(flows)d):
+            for flow in catalog.SCENARIOS[scenario]:
+                for step in flow.steps:
+                    session.send(step, {})
+    gevent.joinall([gevent.spawn(user, s) for s in sessions], timeout=120, raise_error=True)
+    seen["opened"] = sum(s.connection.opened for s in sessions)
+    print(json.dumps(seen))
+""" % {"sessions": SESSIONS, "flows": FLOWS})
+
+
+def drive(url: str, scenario: str = "signin", timeout: float = 10.0) -> dict:
+    done = subprocess.run([sys.executable, "-c", DRIVER, url, scenario, str(timeout)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def serve(tmp_path):
+    """Start a server configuration on a free loopback port; yields its base URL."""
+    children = []
+
+    def start(name: str, target: str = "app:application") -> str:
+        launch = servers.Launch(target, "127.0.0.1", free_port("127.0.0.1"), workers=1, threads=1)
+        child = Child(CONFIGS[name].argv(launch), [0], tmp_path / f"{name}.log", tmp_path)
+        children.append(child)
+        wait_until_answering(launch.host, launch.port, time.monotonic() + 20, lambda: child.exit_code() is None)
+        return f"http://{launch.host}:{launch.port}"
+
+    yield start
+    for child in children:
+        child.stop()
+
+
+@pytest.mark.parametrize("name, connections", [
+    ("bjoern", SESSIONS),  # keep-alive: one connection per user
+    ("gunicorn", SESSIONS * FLOWS * 2),  # sync worker: Connection: close, a new one per request
+    ("wsgiref", SESSIONS * FLOWS * 2),  # HTTP/1.0: closes after every answer
+])
+def test_every_answer_counts_once_and_closing_servers_are_reconnected(serve, name, connections):
+    seen = drive(serve(name))
+    assert seen == {"ok": SESSIONS * FLOWS * 2, "failures": {}, "opened": connections}
+
+
+def test_a_wrong_body_is_a_failure_with_its_reason(serve):
+    seen = drive(serve("bjoern", "tests.fixtureapps.wrong_body:application"))
+    assert seen["ok"] == 0
+    assert seen["failures"] == {
+        "/signin: AnswerError: body of 13 bytes differs from the app's (259 bytes expected)": SESSIONS * FLOWS,
+        "/sign: AnswerError: body of 13 bytes differs from the app's (21 bytes expected)": SESSIONS * FLOWS,
+    }
+
+
+def test_a_close_before_the_answer_is_a_failure_and_the_next_request_reconnects():
+    seen = drive("closed", scenario="plaintext")
+    assert seen["ok"] == 0
+    assert seen["failures"] == {"/plaintext: ConnectionResetError: the server closed the connection before a "
+                                "whole answer": SESSIONS * FLOWS}
+    assert seen["opened"] == SESSIONS * FLOWS
+
+
+def test_no_answer_is_a_timeout_failure():
+    seen = drive("silent", scenario="plaintext", timeout=0.5)
+    assert seen["ok"] == 0
+    assert seen["failures"] == {"/plaintext: TimeoutError: no whole answer within 0.5 s": SESSIONS * FLOWS}
+
+
+PACED = textwrap.dedent("""
+    import json, sys
+    import gevent
+    from locust.env import Environment
+    from loadtests.scenarios import SCENARIOS, paced
+
+    url, client = sys.argv[1], sys.argv[2]
+    starts = []
+    env = Environment(user_classes=[paced(SCENARIOS[client]["signin"], interval_s=0.02)], host=url)
+    env.events.request.add_listener(lambda context=None, **_: starts.append(context["intended_start"]))
+    runner = env.create_local_runner()
+    runner.start(1, spawn_rate=1)
+    deadline = gevent.get_hub().loop.now() + 30
+    while len(starts) < 20 and gevent.get_hub().loop.now() < deadline:
+        gevent.sleep(0.05)
+    runner.quit()
+    print(json.dumps(starts[:20]))
+""")
+
+
+@pytest.mark.parametrize("client", ["lean", "fasthttp"])
+def test_rate_paces_every_request_not_every_task(serve, client):
+    """Sign-in sends two requests a task: each must get its own slot on the schedule, so one user
+    at 0.02 s per request has intended starts exactly 0.02 s apart, GET and POST alike."""
+    url = serve("bjoern")
+    done = subprocess.run([sys.executable, "-c", PACED, url, client], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    starts = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(starts) == 20
+    assert [round(b - a, 9) for a, b in zip(starts, starts[1:])] == [0.02] * 19

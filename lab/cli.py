@@ -14,7 +14,7 @@ from pathlib import Path
 
 import servers
 from lab import bench, config, live, report
-from lab.console import TerminalProgress, probe_table, summary_table
+from lab.console import TerminalProgress, corpus_table, probe_table, summary_table
 from lab.local import LocalBackend
 from lab.results import ResultsError
 
@@ -121,6 +121,8 @@ def cmd_measure(args: argparse.Namespace) -> int:
     progress.close()
     if run.meta.get("probes"):
         progress.console.print(probe_table(run))
+    if run.meta.get("corpus"):
+        progress.console.print(corpus_table(run))
     if run.cells:
         progress.console.print(summary_table(run))
     progress.console.print(f"reports: {run_dir / 'report.html'} and {run_dir / 'report.md'}")

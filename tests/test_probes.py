@@ -19,7 +19,7 @@ import pytest
 import servers
 from lab.config import BenchOptions
 from lab.local import LocalBackend
-from lab.probe import PROBES, ProbeSettings, checks, corpus, parsing, probe_server, replay_corpus
+from lab.probe import MEANING, PROBES, ProbeSettings, checks, corpus, parsing, probe_server, replay_corpus
 from lab.probe.client import NoReply, RawConnection, Reply, request
 from lab.process import leftovers
 
@@ -65,6 +65,7 @@ def test_registry_is_in_matrix_order_and_documented():
     assert {"cl-with-te", "cl-signed", "chunk-size-0x", "bare-lf", "nul-in-header", "host-duplicate"} <= set(PARSING)
     for name, probe in PROBES.items():
         assert probe.__doc__ and len(probe.__doc__) > 50, name
+        assert len(MEANING[name]) > 40, name  # the matrix row's "what it means for you"
 
 
 @pytest.mark.parametrize("server", ["gunicorn", "bjoern", "waitress"])

@@ -9,6 +9,6 @@
 """
 
 from lab.probe.checks import ProbeResult, ProbeSettings
-from lab.probe.runner import PROBE_APP, PROBES, probe_server, replay_corpus
+from lab.probe.runner import MEANING, PROBE_APP, PROBES, probe_server, replay_corpus
 
-__all__ = ["PROBES", "PROBE_APP", "ProbeResult", "ProbeSettings", "probe_server", "replay_corpus"]
+__all__ = ["MEANING", "PROBES", "PROBE_APP", "ProbeResult", "ProbeSettings", "probe_server", "replay_corpus"]

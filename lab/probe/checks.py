@@ -597,6 +597,34 @@ def probe_sigterm_under_load(server, settings: ProbeSettings) -> ProbeResult:
     return ProbeResult(name, OK, f"graceful, {exited_after:.2f} s", detail, figures)
 
 
+#: What each behaviour probe means for someone running the server: the matrix row's last column.
+MEANING = {
+    "keep-alive": "Without keep-alive every request pays a new TCP connection: latency and throughput lost "
+                  "behind a proxy that reuses connections, or with browsers.",
+    "pipelining": "Some proxies and clients pipeline: answering both in order is right, closing after the "
+                  "first is a safe refusal, anything else corrupts traffic.",
+    "chunked-body": "Streamed uploads arrive chunked: a server that cannot de-chunk refuses them or hands the "
+                    "app an empty body.",
+    "head": "Monitors and caches send HEAD, and many apps return their body for it: a server that sends it "
+            "anyway desynchronises keep-alive connections.",
+    "unframed-response": "Apps that stream set no Content-Length: a server that chunks keeps the connection, "
+                         "one that closes costs a new connection per such answer.",
+    "expect-100": "curl and many libraries send Expect: 100-continue with uploads and wait (curl: 1 s) for "
+                  "it: without it, every such upload waits.",
+    "header-16k": "Big cookies and tokens make 8-16 KB headers real: refusing them breaks those clients.",
+    "header-64k": "A 64 KB header is abuse: refusing it with a 4xx is fine; crashing or hanging is not.",
+    "malformed-request-line": "Scanners send garbage to every public port: it should get a cheap 4xx and "
+                              "never crash, hang or reach the app.",
+    "body-over-cap": "The app refuses oversized bodies (413) before reading them: the server must still "
+                     "deliver that answer, not reset the connection.",
+    "slow-client": "A slow or malicious client must not hold the only worker, or one connection takes the "
+                   "site down: put a buffering proxy in front of a server that fails this.",
+    "connections-over-workers": "Bursts bigger than the server's workers are routine: they should be queued "
+                                "and answered, not refused or left hanging.",
+    "sigterm-under-load": "Deploys, autoscalers and docker stop send SIGTERM: a graceful server answers "
+                          "what is in flight and exits within the grace period (10 s in Docker).",
+}
+
 #: Probes that need the server's own process (``server.child``): local runs only.
 NEEDS_PROCESS = ("sigterm-under-load",)
 

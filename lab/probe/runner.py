@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from lab.probe import corpus
+from lab.probe import checks, corpus, parsing
 from lab.probe.checks import BEHAVIOUR, ERROR, FAILS, NEEDS_PROCESS, ProbeResult, ProbeSettings
 from lab.probe.client import NoReply, exchange, request
 from lab.probe.parsing import PARSING
@@ -21,6 +21,8 @@ from lab.probe.parsing import PARSING
 PROBE_APP = "lab.probe.app:application"
 #: Every probe, in matrix order (the matrix's rows): behaviour first, then request parsing.
 PROBES: dict[str, Callable] = {**BEHAVIOUR, **PARSING}
+#: Each probe's "what it means for you" line, for the report's matrix.
+MEANING: dict[str, str] = {**checks.MEANING, **parsing.MEANING}
 
 
 class NotStarted(Exception):

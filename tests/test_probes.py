@@ -134,6 +134,8 @@ def test_classifier_against_h11_on_fixed_bytes():
     assert parsing.classify(case, [wrong], None, ref).kind == "ambiguous"
     assert parsing.classify(case, [right, smuggled], None, ref).kind == "ambiguous"
     assert parsing.classify(case, [refused], None, ref).kind == "rejected"
+    joined = echo_reply(path="/p/1", body_length=None, body_sha256=None, headers={"CONTENT_LENGTH": "5, 5"})
+    assert parsing.classify(case, [joined], None, ref).kind == "ambiguous"  # uwsgi joins two Content-Lengths
     host = parsing.BY_NAME["absolute-form-other-host"]
     ref = parsing.reference(host.data + parsing.END)
     seen = dict(path="/p/1", body_length=0, body_sha256=hashlib.sha256(b"").hexdigest(), headers={})
@@ -207,6 +209,23 @@ def test_a_server_without_the_probe_app_is_an_error_for_each_probe(tmp_path):
 def test_unknown_probe_names_are_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown probe"):
         probe_server(CONFIGS["waitress"], OPTIONS, LocalBackend(), tmp_path, probes=["no-such-probe"])
+
+
+def test_a_reply_delimited_by_close_is_not_reusable():
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        def serve():
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(1024)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nunframed")
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        with RawConnection(*listener.getsockname(), timeout=2) as raw:
+            raw.send(request("GET", "/"))
+            reply = raw.read_reply()
+        thread.join(2)
+    assert (reply.body, reply.reusable) == (b"unframed", False)
 
 
 def test_raw_client_reads_dribbled_and_back_to_back_replies():

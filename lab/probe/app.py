@@ -85,15 +85,17 @@ def target(environ) -> str:
 def read_body(environ) -> bytes | None:
     """The body as the server hands it over; None when there is no safe way to read it.
 
-    With a ``CONTENT_LENGTH`` that ``int()`` takes, that many bytes are read; without one, the stream is read to its end
+    With a ``CONTENT_LENGTH`` that ``int()`` takes, that many bytes are read (one it does not take
+    leaves the body unknown); without one, the stream is read to its end
     only when the server says it ends there (``wsgi.input_terminated``, or a buffered stream that
     is not a socket) -- reading a socket to its end would wait for the client to close.
     """
     stream = environ["wsgi.input"]
+    text = environ.get("CONTENT_LENGTH") or ""
     try:
-        length = int(environ.get("CONTENT_LENGTH") or "")  # as most apps read it: "+5" is 5
+        length = int(text) if text else None  # as most apps read it: "+5" is 5
     except ValueError:
-        length = None
+        return None  # e.g. "5, 5": no app can tell how long its body is
     if length is not None and length >= 0:
         return stream.read(min(length, READ_CAP))
     if environ.get("wsgi.input_terminated") or hasattr(stream, "getvalue"):

@@ -153,7 +153,7 @@ class RawConnection:
                     headers[key] = f"{headers[key]}, {text}" if key in headers else text
                 return Reply(response.status_code, response.http_version.decode(), headers, bytes(body),
                              informational, time.monotonic() - started,
-                             parser.their_state is h11.DONE and parser.our_state is h11.DONE)
+                             parser.their_state is h11.DONE and parser.our_state is h11.DONE and not closed)
             elif isinstance(event, h11.ConnectionClosed):
                 raise NoReply("closed", "closed without a reply")
 

@@ -214,6 +214,8 @@ def classify(case: Case, replies: list[Reply], ended: NoReply | None, ref: Refer
     statuses = [reply.status for reply in replies if reply.echo() is None]
     if statuses:
         return Verdict("rejected", f"{statuses[0]} from the server")
+    if replies:
+        return Verdict("rejected", "dropped: no answer to the request, only to the closing one")
     if ended is not None and ended.kind == "timeout":
         return Verdict("stalled", "no answer: the server waits for bytes a strict parser does not")
     return Verdict("rejected", f"{ended.word() if ended else 'nothing'}, no status")
@@ -227,6 +229,9 @@ def disagreement(case: Case, echo: dict, ref: Reference) -> str | None:
         return f"the app saw a request for {path} that a strict parser does not"
     if "://" in (echo.get("path") or ""):
         return f"the app saw the URL {echo['path']!r} as its path"
+    length = echo.get("headers", {}).get("CONTENT_LENGTH")
+    if length and not length.isdigit():
+        return f"the app saw Content-Length {length!r}, not a length it can read"
     if seen is None:
         if echo.get("body_length"):
             return f"the app saw a {echo['body_length']}-byte body a strict parser refuses"
@@ -289,7 +294,9 @@ def run_case(case: Case, server) -> ProbeResult:
     figures = {"class": verdict.kind, "answers": answers, "ended": ended.word() if ended else None,
                "h11": "rejects: " + ref.error if ref.error else f"reads {len(ref.requests)} requests",
                "echoes": [reply.echo() for reply in replies if reply.echo()]}
-    word = {"rejected": f"rejected {answers[0] if answers else figures['ended']}",
+    statuses = [str(reply.status) for reply in replies if reply.echo() is None]
+    refusal = statuses[0] if statuses else "(dropped)" if replies else f"({figures['ended']})"
+    word = {"rejected": f"rejected {refusal}",
             "normalised": "normalised" + (" (lenient)" if lenient else ""),
             "ambiguous": "ambiguous", "stalled": "stalls"}[verdict.kind]
     return ProbeResult(case.name, outcome, word, f"{verdict.why}; answers {answers or 'none'}, then "

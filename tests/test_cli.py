@@ -8,6 +8,10 @@ from lab import config
 from tests.conftest import ROOT
 
 
+#: If a check let a bad option through, the bench it starts ends quickly (and the test fails).
+ONE_SHORT_CELL = ("--servers", "wsgiref", "--scenarios", "plaintext", "--duration", "1", "--warmup", "0", "--wrk", "off")
+
+
 @pytest.mark.parametrize("args, message", [
     (("--servers", "nosuch"), "unknown server nosuch (known: bjoern, "),
     (("--scenarios", "plaintext,nope"), "unknown scenario nope"),
@@ -15,9 +19,9 @@ from tests.conftest import ROOT
     (("--users", "0"), "--users '0'"),
     (("--server-cpus", "99"), "not available to this process"),
     (("--no-such-flag",), "unrecognized arguments: --no-such-flag"),
-    (("--app", "nosuch:thing"), "--app nosuch:thing: nosuch:thing cannot be served: ModuleNotFoundError"),
+    (("--app", "nosuch:thing", *ONE_SHORT_CELL), "--app nosuch:thing: nosuch:thing cannot be served: ModuleNotFoundError"),
     (("--app", "tests.fixtureapps.wrong_body:nothing"), "has no attribute 'nothing'"),
-    (("--server-cpus", "0", "--generator-cpus", "0"), "share CPU 0: pass --share-cpus on"),
+    (("--server-cpus", "0", "--generator-cpus", "0", *ONE_SHORT_CELL), "share CPU 0: pass --share-cpus on"),
     (("--host", "10.0.0.1"), "is not a loopback address"),
 ])
 def test_bad_options_give_one_line_and_exit_2(lab, args, message, tmp_path):

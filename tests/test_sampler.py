@@ -125,8 +125,8 @@ def test_a_tree_with_no_process_left_gives_no_reading():
 
 
 def test_cpu_seconds_skip_samples_without_a_reading():
-    samples = [{"at": 0.0, "server_cpu_s": 1.0}, {"at": 1.0, "server_cpu_s": None},
-               {"at": 11.0, "server_cpu_s": None}, {"at": 12.0, "server_cpu_s": 3.0}]
+    samples = [{"at": 0.0, "server_cpu_s": 1.0}, {"at": 0.4, "server_cpu_s": None},
+               {"at": 11.6, "server_cpu_s": None}, {"at": 12.0, "server_cpu_s": 3.0}]
     assert sampler.cpu_seconds_between(samples, 0.5, 11.5) == (2.0, 12.0)
 
 

@@ -1,8 +1,8 @@
 """The statistics behind every judgement the lab prints, as small pure functions on plain numbers.
 
 They are unit-tested on fixed data: spread of repeats (median, min-max, coefficient of variation),
-the noisy flag, a server's knee in a concurrency sweep, the verdict of a comparison, and the
-generator's ceiling.
+the noisy flag, a server's knee in a concurrency sweep and the verdict of a comparison.  What capped
+a cell (generator, server or load) is decided in ``lab.limits`` alone.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ NOISY_CV_PCT = 5.0
 KNEE_P99_FACTOR = 2.0
 #: ...as does the share of failed requests reaching this percentage.
 KNEE_ERROR_PCT = 1.0
-#: Locust figures at or above this share of the generator's ceiling count as generator-bound.
-CEILING_SHARE = 0.9
 
 
 def spread(values: list[float]) -> dict | None:
@@ -76,17 +74,3 @@ def change_pct(before: float | None, after: float | None) -> float | None:
     if before in (None, 0) or after is None:
         return None
     return round((after - before) / before * 100, 1)
-
-
-def generator_ceiling(locust_rps_by_server: dict[str, float], peak_rps_by_server: dict[str, float]) -> float | None:
-    """locust's rps against the server with the highest peak (wrk) rps: the most locust can send."""
-    measured = {server: rps for server, rps in peak_rps_by_server.items()
-                if rps is not None and locust_rps_by_server.get(server) is not None}
-    if not measured:
-        return None
-    fastest = max(measured, key=measured.get)
-    return locust_rps_by_server[fastest]
-
-
-def at_ceiling(rps: float | None, ceiling: float | None) -> bool:
-    return rps is not None and ceiling is not None and rps >= CEILING_SHARE * ceiling

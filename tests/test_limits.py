@@ -101,6 +101,12 @@ def test_at_the_calibrated_ceiling_locust_is_the_limit_and_below_it_is_not():
     assert "no calibration" not in decide(below, calibrated).reason
 
 
+@pytest.mark.parametrize("rps, label", [(900.0, "generator"), (899.9, "load")])
+def test_the_ceiling_clause_starts_at_exactly_90_percent(rps, label):
+    calibrated = limits.Setting(server_cpus=1, ceilings={"fasthttp": {"io": 1000.0}})
+    assert decide(dataclasses.replace(GEVENT_IO, client="fasthttp", rps=rps), calibrated).label == label
+
+
 def test_without_calibration_the_reason_says_the_ceiling_was_not_checked():
     for measured in (BJOERN_PLAINTEXT, WAITRESS_PLAINTEXT, GEVENT_IO):
         assert decide(measured).reason.endswith("no calibration, so the calibrated ceiling was not checked")

@@ -179,7 +179,7 @@ def test_verdict_without_figures(before, after):
 
 
 # ------------------------------------------------------------------------------------------------
-# change_pct, generator_ceiling, at_ceiling
+# change_pct
 # ------------------------------------------------------------------------------------------------
 
 
@@ -189,31 +189,6 @@ def test_verdict_without_figures(before, after):
 ])
 def test_change_pct(before, after, expected):
     assert stats.change_pct(before, after) == expected
-
-
-def test_generator_ceiling_is_locust_rps_against_the_fastest_peak():
-    locust = {"wsgiref": 900.0, "gunicorn": 950.0, "waitress": 800.0, "bjoern": None}
-    peak = {"wsgiref": 1_000.0, "gunicorn": 20_000.0, "waitress": 5_000.0, "bjoern": 90_000.0}
-    # bjoern's peak is the highest, but locust has no figure against it: gunicorn's 950 is the ceiling.
-    assert stats.generator_ceiling(locust, peak) == 950.0
-
-
-def test_generator_ceiling_skips_servers_without_a_peak():
-    assert stats.generator_ceiling({"a": 500.0, "b": 700.0}, {"a": 3_000.0, "b": None}) == 500.0
-    assert stats.generator_ceiling({"a": 500.0}, {"b": 3_000.0}) is None
-    assert stats.generator_ceiling({}, {}) is None
-
-
-@pytest.mark.parametrize("rps, ceiling, expected", [
-    (900.0, 1000.0, True),  # exactly 90 %
-    (899.9, 1000.0, False),
-    (1200.0, 1000.0, True),
-    (None, 1000.0, False),
-    (900.0, None, False),
-])
-def test_at_ceiling(rps, ceiling, expected):
-    assert stats.CEILING_SHARE == 0.9
-    assert stats.at_ceiling(rps, ceiling) is expected
 
 
 # ------------------------------------------------------------------------------------------------

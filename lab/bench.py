@@ -311,6 +311,10 @@ def bench(options: BenchOptions, configs: dict[str, ServerConfig], backend: Back
     def measure(run: Run, run_dir: Path) -> None:
         if options.probes == "on":
             run_probes(run, options, configs, backend, run_dir, progress)
+        from lab import calibrate
+
+        run.meta["calibration"] = calibrate.for_bench(options, configs, backend, run_dir, progress)
+        save(run, run_dir)
         run_rounds(run, plan(options, configs), options, backend, run_dir, progress)
 
     return run_in_new_folder(options, configs, backend, measure)

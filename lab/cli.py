@@ -43,7 +43,9 @@ def build_parser() -> Parser:
     parser = Parser(prog="python -m lab", description="WSGI server comparison lab")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for name, text in (("bench", "measure servers x scenarios and write reports"),
-                       ("probe", "run the conformance probes of every server and write reports")):
+                       ("probe", "run the conformance probes of every server and write reports"),
+                       ("calibrate", "measure the generator's ceiling per scenario, lean and fasthttp side by "
+                                     "side, against the cheapest server; stored in OUT/calibration.json")):
         add_options(commands.add_parser(name, help=text))
     report_parser = commands.add_parser("report", help="re-render the reports of a run from its results.json")
     report_parser.add_argument("run", type=Path, help="run folder, e.g. results/latest")
@@ -147,13 +149,36 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """``calibrate``: both clients on every scenario asked for; a table, and the file for later benches."""
+    from lab import calibrate
+
+    options, configs = resolve(parse_options(args))
+    progress = TerminalProgress(options.warmup + options.duration + CELL_OVERHEAD_S)
+    interrupt_on_sigterm()
+    try:
+        path, document = calibrate.standalone(options, configs, backend_for(options), progress)
+    except config.ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        progress.close()
+        return EXIT_INTERRUPTED
+    progress.close()
+    progress.console.print(calibrate.table(document))
+    if document["server_note"]:
+        progress.console.print(document["server_note"])
+    progress.console.print(f"stored in {path}")
+    failed = [f["note"] for by in document["measured"].values() for f in by.values() if f["rps"] is None]
+    return EXIT_FAILED_CELLS if failed else EXIT_OK
+
+
 def cmd_options(args: argparse.Namespace) -> int:
     print(config.options_markdown())
     return EXIT_OK
 
 
 COMMANDS = {"bench": cmd_measure, "probe": cmd_measure, "report": cmd_report, "compare": cmd_compare,
-            "options": cmd_options}
+            "options": cmd_options, "calibrate": cmd_calibrate}
 COMMAND_RUNS = {"bench": bench.bench, "probe": bench.probe}
 
 

@@ -80,6 +80,16 @@ def one_of(*choices: str):
     return parse
 
 
+def calibration_source(text: str) -> str:
+    """``auto``, ``off`` or the path of an existing calibration file."""
+    if text in ("auto", "off"):
+        return text
+    from lab.calibrate import load  # checks the file's fields, raising ConfigError
+
+    load(Path(text))
+    return text
+
+
 def non_negative_float(text: str) -> float:
     value = float(text)
     if value < 0:
@@ -143,9 +153,14 @@ class BenchOptions:
     duration: float = option(8.0, non_negative_float, "measured seconds per cell", "SECONDS")
     warmup: float = option(2.0, non_negative_float, "seconds of load before measuring, not counted",
                            "SECONDS")
-    wrk: str = option("auto", one_of("auto", "off"), "peak rps with wrk on `plaintext` and `json` after locust, at "
-                      "the same concurrency (`auto`: where wrk is installed; `off`)", "MODE")
+    wrk: str = option("auto", one_of("auto", "off"), "peak rps with wrk after locust, on every scenario, at "
+                      "the same concurrency, every answer checked (`auto`: where wrk is installed; `off`)", "MODE")
     wrk_duration: float = option(5.0, non_negative_float, "measured seconds of each wrk run", "SECONDS")
+    calibration: str = option("auto", calibration_source, "the generator's calibrated ceiling per scenario "
+                              "(`python -m lab calibrate`), stored in the run's meta: `auto` = `OUT/calibration.json` "
+                              "if measured in the last 24 h on these generator CPUs for this client and these "
+                              "scenarios, else a short calibration (3 s per scenario) before the matrix; "
+                              "`off`; or the path of a calibration file", "SOURCE")
     probes: str = option("off", one_of("on", "off"), "run the conformance probes before the matrix "
                          "(`python -m lab probe` runs them alone)", "MODE")
     corpus: Path | None = option(None, existing_dir, "folder of raw `.http` requests the probes replay against "

@@ -146,8 +146,8 @@ def served_command(container) -> list[str] | None:
 def log_tail(container, lines: int = 15) -> str:
     try:
         return container.logs(tail=lines).decode(errors="replace").strip()
-    except DockerException:
-        return ""
+    except DockerException as exc:
+        return f"(log of {container.name} unavailable: {exc})"
 
 
 class ContainerServer:

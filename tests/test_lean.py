@@ -151,3 +151,30 @@ def test_rate_paces_every_request_not_every_task(serve, client):
     starts = json.loads(done.stdout.strip().splitlines()[-1])
     assert len(starts) == 20
     assert [round(b - a, 9) for a, b in zip(starts, starts[1:])] == [0.02] * 19
+
+
+def test_distributed_window_counts_only_what_workers_saw_complete_inside_it(serve, tmp_path):
+    """A master and two workers: the figures are the workers' own windows, opened after the warm-up
+    and closed at the end, and every request counted completed inside its worker's window."""
+    url = serve("bjoern")
+    workers = [subprocess.Popen([sys.executable, "-m", "lab.locust_worker", "--once", "--master-host", "127.0.0.1"],
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
+    try:
+        master = subprocess.run(
+            [sys.executable, "-m", "lab.locust_child", "--host", url, "--scenario", "signin", "--users", "4",
+             "--warmup", "1", "--duration", "1", "--summary", str(tmp_path / "summary.json"),
+             "--csv-prefix", str(tmp_path / "locust"), "--expect-workers", "2"],
+            cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert master.returncode == 0, master.stderr[-2000:]
+    finally:
+        for worker in workers:
+            worker.wait(timeout=30)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    windows = summary["windows"]
+    assert len(windows) == 2
+    assert summary["requests"] == sum(w["requests"] for w in windows) > 0
+    assert summary["failures"] == 0
+    for window in windows:
+        assert window["requests"] > 0
+        assert window["opened"] <= window["first_done"] <= window["last_done"] <= window["closed"]
+        assert window["opened"] >= summary["measure_start"] - 1  # opened by the master, after the warm-up

@@ -227,6 +227,17 @@ def split_cpus(available: list[int]) -> tuple[list[int], list[int]]:
     return available[:half], available[half:]
 
 
+def check_bounds(options: BenchOptions) -> None:
+    """Numbers that parse but cannot work: each would fail every cell after the servers start."""
+    for name in ("duration", "start_timeout"):
+        if getattr(options, name) <= 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be above 0 seconds")
+    if options.locust_workers < 0:
+        raise ConfigError("--locust-workers cannot be negative")
+    if options.out.exists() and not options.out.is_dir():
+        raise ConfigError(f"--out {options.out} is a file, not a folder")
+
+
 def resolve(options: BenchOptions, known_servers: list[str], default_servers: list[str],
             known_scenarios: list[str]) -> BenchOptions:
     """Fill in defaults that depend on the machine and refuse anything unknown, in one place."""
@@ -239,8 +250,7 @@ def resolve(options: BenchOptions, known_servers: list[str], default_servers: li
     bad = [name for name in options.scenarios if name not in known_scenarios]
     if bad:
         raise ConfigError(f"unknown scenario {', '.join(bad)} (known: {', '.join(known_scenarios)})")
-    if options.duration <= 0:
-        raise ConfigError("--duration must be above 0 seconds")
+    check_bounds(options)
     available = sorted(os.sched_getaffinity(0))
     server_default, generator_default = split_cpus(available)
     if options.mode == "containers":  # the servers' cpuset is the compose file's, not ours

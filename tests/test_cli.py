@@ -23,6 +23,8 @@ ONE_SHORT_CELL = ("--servers", "wsgiref", "--scenarios", "plaintext", "--duratio
     (("--app", "tests.fixtureapps.wrong_body:nothing"), "has no attribute 'nothing'"),
     (("--server-cpus", "0", "--generator-cpus", "0", *ONE_SHORT_CELL), "share CPU 0: pass --share-cpus on"),
     (("--host", "10.0.0.1"), "is not a loopback address"),
+    (("--start-timeout", "0", *ONE_SHORT_CELL), "--start-timeout must be above 0 seconds"),
+    (("--locust-workers", "-1", *ONE_SHORT_CELL), "--locust-workers cannot be negative"),
 ])
 def test_bad_options_give_one_line_and_exit_2(lab, args, message, tmp_path):
     result = lab("bench", *args, "--out", str(tmp_path))

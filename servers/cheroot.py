@@ -36,6 +36,9 @@ CONFIGS = [
             "(keep_alive_conn_limit): past that it closes each connection after its response, so "
             f"with more than {KEEP_ALIVE_CONNECTIONS} users most requests pay a new TCP connection",
             f"cheroot's listen queue is {LISTEN} connections (request_queue_size)",
+            "cheroot sends the app's body in answers to HEAD (it leaves that to the app)",
+            "cheroot's command line sets no SIGTERM handler: SIGTERM ends it at once, dropping the "
+            "requests in flight",
             "one process: it cannot use more than one core for Python code (GIL)",
         ),
         uses_workers=False,

@@ -26,6 +26,7 @@ from servers import Launch, ServerConfig, load_app
 BACKLOG = 100
 KEEP_ALIVE_MAX_REQUESTS = 1000
 MAX_BODY_MIB = 16
+MAX_HEADERS_KIB = 16
 
 
 def at_least_one_chunk(module: str, attribute: str):
@@ -75,7 +76,8 @@ CONFIGS = [
             f"hypercorn's listen backlog is {BACKLOG} and it closes a kept-alive connection after "
             f"{KEEP_ALIVE_MAX_REQUESTS} requests (its defaults)",
             f"hypercorn reads the whole request body before calling the app and answers 400 above "
-            f"{MAX_BODY_MIB} MiB (wsgi_max_body_size)",
+            f"{MAX_BODY_MIB} MiB (wsgi_max_body_size), and answers 431 to request headers over "
+            f"{MAX_HEADERS_KIB} KiB (h11_max_incomplete_size)",
             "hypercorn 0.18 answers 500 to an empty WSGI body (e.g. HEAD); the lab wraps the app so "
             "an empty body is sent as one empty chunk (at_least_one_chunk on the command line)",
             "the master process is counted in CPU and RSS",

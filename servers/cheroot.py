@@ -35,7 +35,9 @@ CONFIGS = [
             f"cheroot keeps at most {KEEP_ALIVE_CONNECTIONS} connections open between requests "
             "(keep_alive_conn_limit): past that it closes each connection after its response, so "
             f"with more than {KEEP_ALIVE_CONNECTIONS} users most requests pay a new TCP connection",
-            f"cheroot's listen queue is {LISTEN} connections (request_queue_size)",
+            f"cheroot's listen queue is {LISTEN} connections (request_queue_size): with the "
+            "reconnections above, connections overflow it and wait for SYN retransmits (about 1 s "
+            "latency tails)",
             "cheroot sends the app's body in answers to HEAD (it leaves that to the app)",
             "cheroot's command line sets no SIGTERM handler: SIGTERM ends it at once, dropping the "
             "requests in flight",

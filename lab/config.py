@@ -155,7 +155,7 @@ class BenchOptions:
                            "SECONDS")
     wrk: str = option("auto", one_of("auto", "off"), "peak rps with wrk after locust, on every scenario, at "
                       "the same concurrency, every answer checked (`auto`: where wrk is installed; `off`)", "MODE")
-    wrk_duration: float = option(5.0, non_negative_float, "measured seconds of each wrk run", "SECONDS")
+    wrk_duration: float = option(3.0, non_negative_float, "measured seconds of each wrk run", "SECONDS")
     calibration: str = option("auto", calibration_source, "the generator's calibrated ceiling per scenario "
                               "(`python -m lab calibrate`), stored in the run's meta: `auto` = `OUT/calibration.json` "
                               "if measured in the last 24 h on these generator CPUs for this client and these "

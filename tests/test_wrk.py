@@ -67,3 +67,29 @@ def test_a_swapped_answer_is_caught_by_counting_answers_against_requests(bjoern,
 
 def test_lua_strings_escape_every_byte():
     assert script.lua_string(b'a"\\\n\x00\xff') == '"a\\034\\092\\010\\000\\255"'
+
+
+class Served:
+    """What ``lab.wrk.measure`` needs of a server: where it is, and whether it still runs."""
+
+    def __init__(self, url: str):
+        self.host, self.port = url.split("//")[1].rstrip("/").split(":")
+
+    def failure(self):
+        return None
+
+    def log_tail(self):
+        return ""
+
+
+@pytest.mark.parametrize("scenario", ["plaintext", "signin"])
+def test_the_lab_peak_counts_only_right_answers(bjoern, scenario, tmp_path):
+    """plaintext: an unchecked peak, trusted after a checked run; signin: one checked run."""
+    right = wrk.measure(Served(bjoern("app:application")), scenario, 4, [1], 1, tmp_path / "a.log", tmp_path)
+    assert right["wrk_rps"] > 0 and right["wrk_mismatches"] == 0 and right["wrk_checked"] > 0
+    assert "wrk_note" not in right
+    wrong = wrk.measure(Served(bjoern("tests.fixtureapps.wrong_body:application")), scenario, 4, [1], 1,
+                        tmp_path / "b.log", tmp_path)
+    assert wrong["wrk_rps"] == 0 and wrong["wrk_mismatches"] == wrong["wrk_checked"] > 0
+    if script.checks_apart(scenario):
+        assert "answers were wrong under load" in wrong["wrk_note"]

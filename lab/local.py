@@ -6,11 +6,15 @@ fails on a taken port is started again on a new port, up to ``PORT_ATTEMPTS`` ti
 retry is kept in ``notes`` with its reason.
 
 Ready means: the server answered ``GET /plaintext``; the socket listening on its port belongs to
-one of its own processes (not to whoever took the port); and every serving process it should have
-(``--workers`` for servers that fork) holds that listening socket.  A serving process is one that
-listens on the port and has no listening child (gunicorn's master only hands its socket down;
-bjoern's parent holds none).  A worker that has its socket but is still importing the app cannot be
-told apart from outside: the warm-up, not counted, covers it.
+one of its own processes (not to whoever took the port); every serving process it should have
+(``--workers`` for servers that fork) holds that listening socket; and each of them has answered.
+A serving process is one that listens on the port and has no listening child (gunicorn's master
+only hands its socket down; bjoern's parent holds none).  To reach every worker, the lab opens
+connections and holds them: the kernel tells (``/proc``, via psutil) which process accepted each,
+a busy sync worker cannot take the next one, and a worker still booting (gevent's ignore SIGTERM
+then) takes none until it is in its accept loop.  Then each worker answers one request.  A worker
+that never got a connection before the start timeout is kept as a note, not a failure: the kernel
+chooses who accepts, and it listens.
 """
 
 from __future__ import annotations
@@ -64,6 +68,64 @@ def serving(processes: list[psutil.Process], port: int) -> set[int]:
     listening = listeners(processes, port)
     parents = {proc.ppid() for proc in processes if proc.pid in listening}
     return listening - parents
+
+
+def poll(find, deadline: float, interval: float = 0.01):
+    """Call ``find()`` until it returns something truthy or ``deadline`` (monotonic) passes; returns
+    its last result.  The one poll loop of this module: every wait here has that deadline."""
+    while True:
+        found = find()
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(interval)  # poll interval, against the deadline
+
+
+def acceptor(processes: list[psutil.Process], client: socket.socket, port: int) -> int | None:
+    """The pid holding the server side of ``client``'s connection, once a process accepted it."""
+    mine = client.getsockname()[:2]
+    for proc in processes:
+        try:
+            if any(c.raddr and tuple(c.raddr) == mine and c.laddr.port == port for c in proc.net_connections("tcp")):
+                return proc.pid
+        except psutil.NoSuchProcess:  # exited since it was listed: it accepted nothing
+            continue
+    return None
+
+
+#: Connections held open at most per worker while looking for the ones that took none yet.
+HELD_PER_WORKER = 8
+READY_REQUEST = b"GET /plaintext HTTP/1.1\r\nHost: lab-ready-check\r\nConnection: close\r\n\r\n"
+
+
+def roll_call(host: str, port: int, pids: set[int], processes, deadline: float) -> set[int]:
+    """Hold connections open until each of ``pids`` accepted one, then have each answer a request
+    on it; returns the pids that answered (all, unless the deadline passed first)."""
+    held: dict[int, socket.socket] = {}
+    spare: list[socket.socket] = []  # taken by a worker already seen (an async one takes many)
+    try:
+        while set(held) < pids and len(spare) < HELD_PER_WORKER * len(pids) and time.monotonic() < deadline:
+            conn = socket.create_connection((host, port), timeout=2)
+            pid = poll(lambda: acceptor(processes(), conn, port), min(deadline, time.monotonic() + 2))
+            if pid in pids and pid not in held:
+                held[pid] = conn
+            else:
+                spare.append(conn)
+        return {pid for pid, conn in held.items() if answers(conn)}
+    finally:
+        for conn in [*held.values(), *spare]:
+            conn.close()
+
+
+def answers(conn: socket.socket) -> bool:
+    """Send the ready check on ``conn`` and read to the close: did a 200 come back?"""
+    reply = b""
+    try:
+        conn.sendall(READY_REQUEST)
+        while chunk := conn.recv(65536):
+            reply += chunk
+    except OSError:  # reset or timed out: no answer, which the caller records against this worker
+        return False
+    return reply.split(b" ", 2)[1:2] == [b"200"]
 
 
 class LocalServer:
@@ -127,17 +189,25 @@ class LocalServer:
             return self.child.exit_code() is None
 
         wait_until_answering(self.host, self.port, deadline, running)
-        while True:
-            found = serving(self.child.processes(), self.port)
-            if len(found) >= self.expected_serving:
-                return
-            if not running():
-                raise TimeoutError("exited before answering")
-            if time.monotonic() > deadline:
-                owner = "none of them listens on the port: another process answered there" if not found else \
-                    f"{len(found)} of {self.expected_serving} serving processes listen"
-                raise TimeoutError(f"not ready before the start timeout: {owner}")
-            time.sleep(0.1)  # poll interval, against the deadline above
+        found = poll(lambda: self.listening_workers() if running() else set(), deadline)
+        if not running():
+            raise TimeoutError("exited before answering")
+        if len(found or ()) < self.expected_serving:
+            owner = "none of them listens on the port: another process answered there" if not found else \
+                f"{len(found)} of {self.expected_serving} serving processes listen"
+            raise TimeoutError(f"not ready before the start timeout: {owner}")
+        try:
+            answered = roll_call(self.host, self.port, found, self.child.processes, deadline)
+        except OSError as exc:
+            raise TimeoutError(f"the ready check could not connect: {exc}") from None
+        if answered != found:
+            self.notes.append(f"{len(answered)} of {len(found)} workers answered before the start timeout "
+                              f"(pids {sorted(found - answered)} listen but took no connection or gave no answer)")
+
+    def listening_workers(self) -> set[int] | None:
+        """The serving pids once there are as many as expected, else None (poll again)."""
+        found = serving(self.child.processes(), self.port)
+        return found if len(found) >= self.expected_serving else None
 
     def in_use_line(self) -> str | None:
         """The line of this attempt's log saying the port was taken, if any."""

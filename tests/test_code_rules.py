@@ -13,7 +13,7 @@ from tests.conftest import ROOT
 SLEEPS_ALLOWED = {
     ("lab/process.py", "wait_for"): "poll interval while waiting for a child, against a deadline",
     ("lab/verify.py", "wait_until_answering"): "poll interval between connection attempts, against a deadline",
-    ("lab/local.py", "wait_until_ready"): "poll interval while workers start listening, against a deadline",
+    ("lab/local.py", "poll"): "the poll interval of lab.local's one wait helper, against a deadline",
     ("lab/locust_child.py", "wait_until"): "gevent yield while polling a condition, against a deadline",
     ("lab/locust_child.py", "main"): "the warm-up and the measured window are durations, not waits",
     ("lab/locust_child.py", "run"): "the warm-up and the measured window are durations, not waits",

@@ -309,7 +309,7 @@ def bench(options: BenchOptions, configs: dict[str, ServerConfig], backend: Back
           progress: Progress) -> tuple[Path, Run]:
     """``python -m lab bench``: the probes if asked for, then every round of the matrix."""
     def measure(run: Run, run_dir: Path) -> None:
-        if options.probes == "on":
+        if options.probes == "on" or options.corpus is not None:
             run_probes(run, options, configs, backend, run_dir, progress)
         from lab import calibrate
 

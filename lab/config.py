@@ -164,7 +164,7 @@ class BenchOptions:
     probes: str = option("off", one_of("on", "off"), "run the conformance probes before the matrix "
                          "(`python -m lab probe` runs them alone)", "MODE")
     corpus: Path | None = option(None, existing_dir, "folder of raw `.http` requests the probes replay against "
-                                 "every server and tally (e.g. gunicorn's `tests/requests`)", "DIR", shown="none")
+                                 "every server and tally (e.g. gunicorn's `tests/requests`); turns the probes on", "DIR", shown="none")
     locust_workers: int = option(0, int, "locust worker processes on the generator CPUs, driven by a "
                                  "locust master (0 = one local locust process); in containers, the "
                                  "running `locust-worker` services are used instead", "N")

@@ -302,3 +302,17 @@ def test_ready_means_every_worker_listens_on_the_server_s_own_socket_and_answere
             assert server.notes == [], server.notes
         assert all(note.startswith("1 of 2 workers answered") for note in server.notes)
     assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("reply, answered", [(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", True),
+                                             (b"", False), (b"SSH-2.0-OpenSSH\r\n", False)])
+def test_a_worker_answered_only_when_an_http_reply_came_back(reply, answered):
+    import socket
+
+    from lab import local
+
+    ours, server_side = socket.socketpair()
+    with ours, server_side:
+        server_side.sendall(reply)
+        server_side.shutdown(socket.SHUT_WR)  # the reply, then the end of it, as a server closing
+        assert local.answers(ours) is answered

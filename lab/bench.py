@@ -20,6 +20,7 @@ from typing import Protocol
 
 from lab import metadata, report, wrk
 from lab.aggregate import apply_rounds, noise_floor, round_figures
+from lab.report.figures import capacity
 from lab.config import BenchOptions
 from lab.process import Child, ProcessError, leftovers, wait_for
 from lab.results import Cell, CellFailed, Run, hand_over, new_run_dir, point_latest, save
@@ -73,6 +74,7 @@ class CellPlan:
     workers: int
     threads: int
     twin: bool = False  # the A/A twin of another cell
+    rate: float | None = None  # the common-rate step's offered rate (else ``--rate``)
 
 
 def settings(config: ServerConfig, options: BenchOptions) -> list[tuple[int, int]]:
@@ -91,7 +93,7 @@ def plan(options: BenchOptions, configs: dict[str, ServerConfig]) -> list[CellPl
 
 def new_cell(cell_plan: CellPlan, options: BenchOptions) -> Cell:
     return Cell(server=cell_plan.config.name, scenario=cell_plan.scenario, app=options.app,
-                users=cell_plan.users, client=options.client, rate=options.rate, workers=cell_plan.workers, threads=cell_plan.threads,
+                users=cell_plan.users, client=options.client, rate=cell_plan.rate or options.rate, workers=cell_plan.workers, threads=cell_plan.threads,
                 server_model=cell_plan.config.model, aa_twin=cell_plan.twin)
 
 
@@ -108,6 +110,7 @@ class CellFiles:
             (run_dir / folder).mkdir(exist_ok=True)
         name = f"{cell.server.replace(':', '-')}__w{cell.workers}t{cell.threads}__{cell.scenario}__u{cell.users}"
         name += "__aa" if cell.aa_twin else ""
+        name += f"__rate{cell.rate:g}" if cell.rate else ""
         return cls(run_dir, f"{name}__r{round_no}")
 
     def log(self, kind: str) -> Path:
@@ -216,6 +219,7 @@ def cell_label(cell: Cell, round_no: int, options: BenchOptions) -> str:
         label = f"{cell.server} ({cell.workers} workers × {cell.threads} threads) × {cell.scenario}"
     if len(options.users) > 1:
         label += f", {cell.users} users"
+    label += f" at {cell.rate:,.0f} rps" if cell.rate else ""
     return label + (f", round {round_no}/{options.repeat}" if options.repeat > 1 else "")
 
 
@@ -244,6 +248,7 @@ def run_rounds(run: Run, plans: list[CellPlan], options: BenchOptions, backend: 
     not measured again in later rounds: it stays failed with its reason.
     """
     plans = with_aa_twin(plans, options)
+    earlier = list(run.cells)  # cells of an earlier step (the matrix, before the common-rate step)
     cells: dict[int, Cell] = {}
     done, total = 0, len(plans) * options.repeat
     for round_no in range(1, options.repeat + 1):
@@ -255,10 +260,60 @@ def run_rounds(run: Run, plans: list[CellPlan], options: BenchOptions, backend: 
             progress.cell_started(done, total, cell_label(cell, round_no, options))
             measure_round(cell, plans[index], round_no, options, backend, run_dir, progress)
             cells[index] = cell
-            run.cells = [cells[i] for i in sorted(cells)]
+            run.cells = earlier + [cells[i] for i in sorted(cells)]
             run.meta["noise_floor"] = noise_floor(run.cells)
             save(run, run_dir)
             progress.cell_finished(cell)
+
+
+#: The common-rate step: each scenario's offered rate is this share of its slowest configuration's
+#: capacity, measured in short cells (no wrk: its peak is the matrix's) so the default bench fits.
+COMMON_RATE_SHARE = 0.5
+COMMON_RATE_DURATION_S = 4.0
+COMMON_RATE_WARMUP_S = 1.0
+
+
+def common_rate(options: BenchOptions, cells: list[Cell], scenario: str) -> dict | None:
+    """A scenario's common offered rate and how it was chosen; None when there is no step."""
+    if options.compare_rate == "off" or options.rate:
+        return None
+    if options.compare_rate != "auto":
+        return {"rate": float(options.compare_rate), "basis": "set with --compare-rate"}
+    best: dict[tuple, tuple[float, str]] = {}
+    for cell in cells:
+        found = capacity(cell) if cell.scenario == scenario and not cell.aa_twin else None
+        key = (cell.server, cell.workers, cell.threads)
+        if found is not None and found.rps > best.get(key, (0.0, ""))[0]:
+            best[key] = (found.rps, found.source)
+    if not best:
+        return None
+    slowest = min(best, key=lambda key: best[key][0])
+    rps, source = best[slowest]
+    rate = float(max(1, round(COMMON_RATE_SHARE * rps)))
+    return {"rate": rate, "basis": f"{COMMON_RATE_SHARE * 100:g} % of the slowest configuration's capacity, "
+                                   f"{slowest[0]}'s {rps:,.0f} rps ({source})"}
+
+
+def common_rate_plans(options: BenchOptions, configs: dict[str, ServerConfig], rates: dict) -> list[CellPlan]:
+    """One cell per configuration and scenario at its common rate, with the top users step."""
+    users = max(options.users)
+    return [dataclasses.replace(cell_plan, users=users, rate=rates[cell_plan.scenario]["rate"])
+            for cell_plan in plan(dataclasses.replace(options, users=[users]), configs)
+            if cell_plan.scenario in rates]
+
+
+def run_common_rate(run: Run, options: BenchOptions, configs: dict[str, ServerConfig], backend: Backend,
+                    run_dir: Path, progress: Progress) -> None:
+    """The common-rate step: every configuration at one offered rate per scenario that all could carry,
+    so latency is compared at the same load (``meta.common_rate`` says how each rate was chosen)."""
+    rates = {scenario: found for scenario in options.scenarios
+             if (found := common_rate(options, run.cells, scenario))}
+    if not rates:
+        return
+    run.meta["common_rate"] = rates
+    step = dataclasses.replace(options, repeat=1, duration=min(options.duration, COMMON_RATE_DURATION_S),
+                               warmup=min(options.warmup, COMMON_RATE_WARMUP_S), wrk="off")
+    run_rounds(run, common_rate_plans(options, configs, rates), step, backend, run_dir, progress)
 
 
 def run_in_new_folder(options: BenchOptions, configs: dict[str, ServerConfig], backend: Backend,
@@ -316,6 +371,7 @@ def bench(options: BenchOptions, configs: dict[str, ServerConfig], backend: Back
         run.meta["calibration"] = calibrate.for_bench(options, configs, backend, run_dir, progress)
         save(run, run_dir)
         run_rounds(run, plan(options, configs), options, backend, run_dir, progress)
+        run_common_rate(run, options, configs, backend, run_dir, progress)
 
     return run_in_new_folder(options, configs, backend, measure)
 

@@ -70,6 +70,14 @@ def optional_rate(text: str) -> float | None:
     return value
 
 
+def compare_rate(text: str) -> str:
+    """``auto``, ``off`` or a positive rate in requests/s (kept as text: ``auto`` is decided in the run)."""
+    if text in ("auto", "off"):
+        return text
+    optional_rate(text)
+    return text
+
+
 def one_of(*choices: str):
     """A parser accepting only ``choices`` (e.g. ``auto``/``off``)."""
     def parse(text: str) -> str:
@@ -145,6 +153,11 @@ class BenchOptions:
     rate: float | None = option(None, optional_rate, "fixed arrival rate in requests/s for all users "
                                 "together (open loop, latency from each request's intended start); "
                                 "`off` = closed loop with no wait time", "RPS", shown="off")
+    compare_rate: str = option("auto", compare_rate, "offered rate of the common-rate step: after the matrix, "
+                               "every configuration of a scenario is measured once more at this fixed rate "
+                               "(4 s, latency from each request's intended start), the latency the verdict "
+                               "compares; `auto` = 50 % of the slowest configuration's capacity in this run, "
+                               "`off` = no step", "RPS")
     repeat: int = option(1, positive_int, "rounds of the whole matrix, each in a freshly shuffled order, "
                          "plus an A/A twin of the first cell for the noise floor; figures are medians "
                          "with min-max and CV", "N")

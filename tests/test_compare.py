@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from lab import compare, stats
+from lab import stats
+from lab.report import compare
 from lab.results import Cell, Run, save
 
 META = {

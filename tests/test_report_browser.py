@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import charts as lab_charts
+from lab.report import charts as lab_charts
 from lab import report
 from lab.results import load
 

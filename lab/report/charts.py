@@ -551,3 +551,62 @@ def charts(run: Run) -> dict[str, dict[str, markupsafe.Markup | None]]:
 def chart_count(made: dict[str, dict[str, str | None]]) -> int:
     """How many charts ``charts`` made (each is one ``<svg>`` in its own ``<figure>``)."""
     return sum(1 for kinds in made.values() for svg in kinds.values() if svg)
+
+
+# --------------------------------------------------------------------------------------------
+# Two runs compared (``lab.report.compare``).
+# --------------------------------------------------------------------------------------------
+
+COLOR_A = "#9aa5b1"
+COLOR_B = "#4477aa"
+
+
+def _error_bar(cell: Cell) -> list[list[float]] | None:
+    """Distances from the bar's top to the min and max of the repeats, or None without repeats."""
+    spread = (cell.spread or {}).get("rps")
+    if not spread or spread.get("n", 0) < 2:
+        return None
+    return [[max(0.0, cell.rps - spread["min"])], [max(0.0, spread["max"] - cell.rps)]]
+
+
+def _side_bar(ax, x: float, cell: Cell | None, color: str, width: float) -> float:
+    """Draw one run's bar, or say why there is none; returns the height drawn (0 if none)."""
+    if cell is None or not cell.ok or cell.rps is None:
+        _gap(ax, x, "absent" if cell is None else ("failed" if not cell.ok else "no figure"))
+        return 0.0
+    bound = lower_bound(cell)
+    ax.bar(x, cell.rps, width=width, color="white" if bound else color, edgecolor=color,
+           hatch=LOWER_BOUND_HATCH if bound else None, linewidth=1.5,
+           yerr=_error_bar(cell), capsize=4, error_kw={"ecolor": "#333333", "elinewidth": 1})
+    return max(cell.rps, ((cell.spread or {}).get("rps") or {}).get("max") or 0)
+
+
+def chart_compare(pairs: list, labels: list[str], scenario: str, name_a: str, name_b: str) -> str | None:
+    """Grouped bars of rps A vs B per matched cell (``compare.Pair``: ``a``, ``b``) of one scenario,
+    min–max whiskers over repeats, labelled by ``labels``.
+
+    Hatched bars are generator-bound (lower bounds); a missing or failed side is labelled, never a
+    zero bar.  None when neither run has a figure to draw.
+    """
+    if not any(c is not None and c.ok and c.rps is not None for p in pairs for c in (p.a, p.b)):
+        return None
+    fig = Figure(figsize=(max(6.4, 1.3 * len(pairs) + 2), 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    width = 0.38
+    top = 0.0
+    for x, pair in enumerate(pairs):
+        top = max(top, _side_bar(ax, x - width / 2, pair.a, COLOR_A, width),
+                  _side_bar(ax, x + width / 2, pair.b, COLOR_B, width))
+    ax.set_xticks(range(len(pairs)), labels=labels, fontsize=8)
+    ax.set_xlim(-0.6, len(pairs) - 0.4)
+    ax.set_ylim(0, (top or 1.0) * 1.12)
+    ax.set_ylabel("requests / s")
+    ax.set_title(f"{scenario}: throughput, A vs B")
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    handles = [Patch(color=COLOR_A, label=f"A {name_a}"), Patch(color=COLOR_B, label=f"B {name_b}")]
+    if any(lower_bound(c) for p in pairs for c in (p.a, p.b) if c is not None):
+        handles.append(Patch(facecolor="white", edgecolor="#555555", hatch=LOWER_BOUND_HATCH,
+                             label="generator-bound: lower bound"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
+    return svg_from_figure(fig, f"compare-{scenario}", f"{scenario}: requests per second, run A vs run B")

@@ -22,15 +22,12 @@ import re
 from pathlib import Path
 
 import markupsafe
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 
 from lab import stats
-from lab.report import charts
+from lab.report import charts, rows
 from lab.report.figures import lower_bound
 from lab.report.render import environment
 from lab.results import Cell, Run, load, write_atomic
-from lab.report import rows
 
 COMPARE_MD = "compare.md"
 COMPARE_HTML = "compare.html"
@@ -439,34 +436,6 @@ def context(run_a: Run, run_b: Run, dir_a: Path, dir_b: Path) -> dict:
 # Charts.
 # --------------------------------------------------------------------------------------------
 
-COLOR_A = "#9aa5b1"
-COLOR_B = "#4477aa"
-LOWER_BOUND_HATCH = "///"
-
-
-def _error_bar(cell: Cell) -> list[list[float]] | None:
-    """Distances from the bar's top to the min and max of the repeats, or None without repeats."""
-    figures = figure_spread(cell, "rps")
-    if not figures or figures.get("n", 0) < 2:
-        return None
-    return [[max(0.0, cell.rps - figures["min"])], [max(0.0, figures["max"] - cell.rps)]]
-
-
-def _bar(ax, x: float, cell: Cell | None, color: str, width: float) -> float:
-    """Draw one side's bar, or say why there is none; returns the height drawn (0 if none)."""
-    if cell is None or not cell.ok or cell.rps is None:
-        text = "absent" if cell is None else ("failed" if not cell.ok else "no figure")
-        ax.text(x, 0.03, text, transform=ax.get_xaxis_transform(), ha="center", va="bottom",
-                rotation=90, fontsize=8, style="italic", color="#555555")
-        return 0.0
-    bound = lower_bound(cell)
-    ax.bar(x, cell.rps, width=width, color="white" if bound else color, edgecolor=color,
-           hatch=LOWER_BOUND_HATCH if bound else None, linewidth=1.5,
-           yerr=_error_bar(cell), capsize=4, error_kw={"ecolor": "#333333", "elinewidth": 1})
-    figures = figure_spread(cell, "rps") or {}
-    return max(cell.rps, figures.get("max") or 0)
-
-
 def _tick_label(pair: Pair, several_loads: bool) -> str:
     """Server name, the load when a scenario has several, and which side was generator-bound."""
     label = pair.server
@@ -477,45 +446,15 @@ def _tick_label(pair: Pair, several_loads: bool) -> str:
     return label
 
 
-def chart_rps(pairs: list[Pair], scenario: str, name_a: str, name_b: str) -> str | None:
-    """Grouped bars of rps A vs B per server for one scenario, min–max whiskers over repeats.
-
-    Hatched bars are generator-bound (lower bounds); a missing or failed side is labelled, never a
-    zero bar.  None when neither run has a figure to draw.
-    """
-    pairs = [pair for pair in pairs if pair.scenario == scenario]
-    if not any(figure_value(c, "rps") is not None for p in pairs for c in (p.a, p.b)):
-        return None
-    several_loads = len({(p.key[2], p.key[3], p.key[4]) for p in pairs}) > 1
-    fig = Figure(figsize=(max(6.4, 1.3 * len(pairs) + 2), 3.8), layout="constrained")
-    ax = fig.add_subplot()
-    width = 0.38
-    top = 0.0
-    for x, pair in enumerate(pairs):
-        top = max(top, _bar(ax, x - width / 2, pair.a, COLOR_A, width),
-                  _bar(ax, x + width / 2, pair.b, COLOR_B, width))
-    labels = [_tick_label(pair, several_loads) for pair in pairs]
-    ax.set_xticks(range(len(pairs)), labels=labels, fontsize=8)
-    ax.set_xlim(-0.6, len(pairs) - 0.4)
-    ax.set_ylim(0, (top or 1.0) * 1.12)
-    ax.set_ylabel("requests / s")
-    ax.set_title(f"{scenario}: throughput, A vs B")
-    ax.grid(axis="y", alpha=0.3)
-    ax.set_axisbelow(True)
-    handles = [Patch(color=COLOR_A, label=f"A {name_a}"), Patch(color=COLOR_B, label=f"B {name_b}")]
-    if any(pair.generator_bound for pair in pairs):
-        handles.append(Patch(facecolor="white", edgecolor="#555555", hatch=LOWER_BOUND_HATCH,
-                             label="generator-bound: lower bound"))
-    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
-    return charts.svg_from_figure(fig, f"compare-{scenario}", f"{scenario}: requests per second, run A vs run B")
-
-
-def charts(run_a: Run, run_b: Run, name_a: str, name_b: str) -> dict[str, markupsafe.Markup]:
+def compare_charts(run_a: Run, run_b: Run, name_a: str, name_b: str) -> dict[str, markupsafe.Markup]:
     """One chart per scenario that has something to draw, marked safe for the HTML template."""
     pairs = pair_cells(run_a, run_b)
     out = {}
     for scenario in _unique(pair.scenario for pair in pairs):
-        svg = chart_rps(pairs, scenario, name_a, name_b)
+        shown = [pair for pair in pairs if pair.scenario == scenario]
+        several_loads = len({pair.key[2:5] for pair in shown}) > 1
+        svg = charts.chart_compare(shown, [_tick_label(pair, several_loads) for pair in shown], scenario,
+                                   name_a, name_b)
         if svg:
             out[scenario] = markupsafe.Markup(svg)
     return out
@@ -548,7 +487,7 @@ def write_comparison(run_a_dir: Path, run_b_dir: Path, out_dir: Path) -> list[Pa
     out_dir.mkdir(parents=True, exist_ok=True)
     outputs = [
         (out_dir / COMPARE_MD, render_markdown(ctx)),
-        (out_dir / COMPARE_HTML, render_html(ctx, charts(run_a, run_b, ctx["a"]["run_id"], ctx["b"]["run_id"]))),
+        (out_dir / COMPARE_HTML, render_html(ctx, compare_charts(run_a, run_b, ctx["a"]["run_id"], ctx["b"]["run_id"]))),
     ]
     for path, text in outputs:
         write_atomic(path, text)

@@ -46,10 +46,9 @@ TEMPLATES = Path(__file__).parent / "templates"
 # --------------------------------------------------------------------------------------------
 
 
-def scenario_view(run: Run, scenario: str, close: verdicts.Closeness | None = None) -> dict:
+def scenario_view(run: Run, scenario: str) -> dict:
     """Everything one scenario's section shows: its sweep, one table per users step (with the
     generator-bound cells ranked by CPU per request beneath it), chart notes."""
-    close = close or verdicts.Closeness(run.meta.get("noise_floor"))
     steps = rows.users_steps(run) or [None]
     sweep = len(steps) > 1
     tables = []
@@ -64,7 +63,6 @@ def scenario_view(run: Run, scenario: str, close: verdicts.Closeness | None = No
             "label": rows.where(run, scenario, users),
             "anchor": f"scenario-{scenario}-{users}" if users else f"scenario-{scenario}-all",
             "rows": table_rows,
-            "efficiency": verdicts.efficiency_view(run, scenario, users, close),
         })
     cells = [c for c in rows.contest_cells(run) if c.scenario == scenario]
     notes = rows.unique(c.wrk_note for c in cells if c.wrk_note)
@@ -129,13 +127,6 @@ def verdict_view(run: Run, scenario: str, close: verdicts.Closeness) -> dict:
     return view
 
 
-def common_rate_text(run: Run) -> str:
-    """How the bench chose each scenario's common offered rate, in one sentence (or "")."""
-    planned = run.meta.get("common_rate") or {}
-    return "; ".join(f"{scenario}: {rows.format_rps(plan.get('rate'))} rps ({plan.get('basis') or 'no basis recorded'})"
-                     for scenario, plan in planned.items())
-
-
 #: How the figures were taken, said once at the end of both reports.
 METHODS = (
     "Each cell is one server configuration × scenario × users step: the server is started pinned to its "
@@ -160,7 +151,7 @@ def context(run: Run) -> dict:
     only_probes = rows.probes_only(run)
     return {
         "verdict_tables": [] if only_probes else [verdict_view(run, s, close) for s in rows.scenario_order(run)],
-        "common_rate": common_rate_text(run),
+        "common_rate": bool(run.meta.get("common_rate")),
         "marks": list(figures.MARKS.items()),
         "methods": METHODS,
         "run_id": meta.get("run_id") or "unknown",
@@ -178,7 +169,7 @@ def context(run: Run) -> dict:
         "threshold": f"{rows.threshold(run):g}",
         "options": [(key, rows.format_value(value)) for key, value in options.items()],
         "caveats": rows.caveats(run),
-        "scenarios": [] if only_probes else [scenario_view(run, s, close) for s in rows.scenario_order(run)],
+        "scenarios": [] if only_probes else [scenario_view(run, s) for s in rows.scenario_order(run)],
         "probes_only": only_probes,
         "swept": rows.is_swept(run),
         "noise": verdicts.noise_view(run),

@@ -175,6 +175,16 @@ def format_failure_kinds(kinds: dict[str, int] | None) -> str:
     return "; ".join(f"{message} ×{count:,}" for message, count in ordered)
 
 
+#: A failed cell's error is shown up to this many characters; results.json keeps it whole.
+ERROR_CHARS = 160
+
+
+def shorten(text: str) -> str:
+    """One line of at most ``ERROR_CHARS``, whitespace runs folded, "…" where it was cut."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= ERROR_CHARS else flat[:ERROR_CHARS - 1] + "…"
+
+
 def format_us(value: float | None) -> str:
     """Server CPU time per request in µs: whole µs from 100 up, one decimal below."""
     if value is None:
@@ -553,7 +563,7 @@ def _row(entry: Entry, rank: int | None, group: str) -> dict:
     if cell is None:
         blank = {key: MISSING for key in _FIGURE_KEYS}
         blank.update({title: MISSING for _, title in PERCENTILES})
-        return {"group": group, "rank": None, "server": entry.server, "users": None, "limit": entry.missing,
+        return {"group": group, "rank": None, "server": entry.server, "users": None, "limit": entry.missing, "limit_word": entry.missing, "mark": "",
                 "rps_main": MISSING, "rps_range": "", "noisy": False, "gap_flag": None,
                 "wrk_main": MISSING, "wrk_range": "", "wrk_is_note": False, **blank}
     latency = cell.latency_ms or {}
@@ -592,6 +602,7 @@ def _row(entry: Entry, rank: int | None, group: str) -> dict:
         "server_rss": format_mb(cell.server_rss_mb),
         "generator_cpu": format_generator_cpu(cell),
         "limit": format_limit(cell),
+        "limit_word": cell.limit or "unknown",
         "mark": limit_mark(cell),
         "cpu_us": format_us(cell.cpu_us_per_request),
         "processes": format_number(cell.server_processes),
@@ -713,7 +724,7 @@ def caveats(run: Run) -> dict:
         "unknown_limit": [{"scenario": where(run, c.scenario, c.users), "server": name(c)}
                           for c in ok if c.limit not in ("generator", "server", "load")],
         "failed": [
-            {"scenario": where(run, c.scenario, c.users), "server": name(c), "error": c.error or "no reason recorded",
+            {"scenario": where(run, c.scenario, c.users), "server": name(c), "error": shorten(c.error or "no reason recorded"),
              "problems": [p for p in (c.verification or {}).get("problems") or [] if p not in (c.error or "")]}
             for c in ordered_cells(run, run.cells) if not c.ok
         ],

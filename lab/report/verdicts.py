@@ -239,37 +239,6 @@ def littles_view(run: Run) -> dict | None:
             "rate_cells": len(cells) - len(closed)}
 
 
-def efficiency_view(run: Run, scenario: str, users: int | None, close: Closeness) -> dict | None:
-    """The generator-bound cells of one table, ranked by server CPU µs per request (lower is
-    better) instead of rps, which only shows what the generator could send."""
-    if not rows.has_resources(run):
-        return None
-    bound = [c for c in rows.contest_cells(run) if c.scenario == scenario and (users is None or c.users == users)
-             and lower_bound(c)]
-    if not bound:
-        return None
-    measured = sorted((c for c in bound if c.cpu_us_per_request), key=lambda c: c.cpu_us_per_request)
-    unmeasured = [c for c in bound if not c.cpu_us_per_request]
-    ranked = [{"rank": rank, "server": rows.config_label(run, c), "cpu_us": rows.format_us(c.cpu_us_per_request),
-             "rps": rows.format_rps(c.rps, lower_bound=True), "server_cpu": rows.format_pct(c.server_cpu_pct)}
-            for rank, c in enumerate(measured, 1)]
-    ranked += [{"rank": None, "server": rows.config_label(run, c), "cpu_us": rows.MISSING, "rps": rows.format_rps(c.rps, True),
-              "server_cpu": rows.format_pct(c.server_cpu_pct)} for c in unmeasured]
-    verdict = "No generator-bound cell here has a CPU-per-request figure."
-    if len(measured) == 1:
-        verdict = (f"Only {rows.config_label(run, measured[0])} has a figure here "
-                   f"({rows.format_us(measured[0].cpu_us_per_request)} µs per request): nothing to rank it against.")
-    elif measured:
-        chosen = pick([(rows.config_label(run, c), c.cpu_us_per_request, c) for c in measured], False, "cpu", close)
-        if chosen.tied:
-            verdict = f"no clear winner: {names([t[0] for t in chosen.tied])} are {close.phrase('cpu')}."
-        else:
-            best, runner = chosen.best, chosen.runner_up
-            verdict = (f"{best[0]} used the least server CPU per request: {rows.format_us(best[1])} µs, against "
-                       f"{rows.format_us(runner[1])} µs for {runner[0]} ({rows.format_signed_pct((runner[1] - best[1]) / best[1] * 100)}).")
-    return {"rows": ranked, "verdict": verdict}
-
-
 def _best_per_config(run: Run, cells: list[Cell], key) -> dict[str, Cell]:
     """Per configuration label, the cell that maximises ``key``."""
     out: dict[str, Cell] = {}
@@ -325,7 +294,7 @@ def throughput_line(run: Run, cells: list[Cell], close: Closeness) -> dict:
     chosen = pick([(label, cap.rps, cell) for label, (cell, cap) in ranked.items()], True, "rps", close)
     best_label, best_rps, best = chosen.best
     lead, text = winner_text(chosen, close.phrase("rps"),
-                             lambda label, rps, c: f"{format_capacity(ranked[label][1])} ({_with(c)})",
+                             lambda label, rps, c: format_capacity(ranked[label][1]),
                              "the only configuration with a figure that can rank")
     notes = []
     beat = [label for label, (cell, cap) in bounds.items() if cap.rps >= best_rps * (1 - close.limit("rps") / 100)]
@@ -418,15 +387,9 @@ def cpu_line(run: Run, cells: list[Cell], close: Closeness) -> dict:
         return {"title": title, "lead": "", "text": "no CPU-per-request figure in this run.", "notes": []}
     top = _best_per_config(run, with_cpu, lambda c: c.users)
     chosen = pick([(label, c.cpu_us_per_request, c) for label, c in top.items()], False, "cpu", close)
-
-    def describe(c: Cell) -> str:
-        return f"{rows.format_us(c.cpu_us_per_request)} µs per request ({_with(c)}, {rows.format_rps(c.rps, lower_bound(c))} rps)"
-
-    lead, text = winner_text(chosen, close.phrase("cpu"), lambda label, us, c: describe(c),
+    lead, text = winner_text(chosen, close.phrase("cpu"), lambda label, us, c: f"{rows.format_us(us)} µs",
                              "the only configuration with the figure")
-    notes = [("Read at each configuration's highest users step. " if rows.is_sweep(run) else "")
-             + "Server CPU counts every server process (a pre-fork master too); generator-bound cells count: "
-             "CPU per request is measured whichever side was the limit."]
+    notes = ["Read at each configuration's highest users step."] if rows.is_sweep(run) else []
     return {"title": title, "lead": lead, "text": text, "notes": notes}
 
 
@@ -492,17 +455,9 @@ def models_view(run: Run, scenario: str, cells: list[Cell]) -> dict:
                          rows.format_pct(c.server_cpu_pct), rows.format_us(c.cpu_us_per_request)])
     else:
         without = rows.unique(label for label, c in best if keep_alive(run, c) is False)
-        text = ("Each request does little work in the app, so these figures measure each server's own overhead: "
-                "HTTP parsing, the WSGI call, the connection.")
         if without:
-            text += f" {names(without)} {'opens' if len(without) == 1 else 'open'} a new TCP connection per request (no keep-alive)."
-        lower = [c for c in cells if lower_bound(c)]
-        if lower:
-            text += (f" This is where the load generator is most often the limit: {len(lower)} of {len(cells)} "
-                     f"cells here {'was' if len(lower) == 1 else 'were'} generator-bound"
-                     + (", so compare them by CPU per request." if rows.has_resources(run) else
-                        ": their rps only shows what the generator could send."))
-        paragraphs.append(text)
+            paragraphs.append(f"{names(without)} {'opens' if len(without) == 1 else 'open'} a new TCP connection "
+                              "per request (no keep-alive).")
     return {"paragraphs": paragraphs, "columns": columns_, "rows": lines}
 
 
@@ -585,8 +540,9 @@ def workload_views(run: Run, close: Closeness) -> list[dict]:
             view["lines"] = [{"title": "No figures", "lead": "", "text": "no cell of this scenario was measured.",
                               "notes": []}]
         else:
-            view["lines"] = [throughput_line(run, cells, close), latency_line(run, cells, close),
-                             cpu_line(run, cells, close)]
+            # With a common-rate step, the verdict table already compares latency at the same load.
+            common = rows.common_rate_cells(run, scenario)
+            view["lines"] = ([] if common else [latency_line(run, cells, close)]) + [cpu_line(run, cells, close)]
             view["models"] = models_view(run, scenario, cells)
         out.append(view)
     return out

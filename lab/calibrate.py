@@ -34,7 +34,8 @@ FILE_NAME = "calibration.json"
 RECENT = dt.timedelta(hours=24)
 #: The cheapest servers first: the first one available here serves the calibration.
 SERVERS = ("bjoern", "granian", "waitress")
-#: Short enough for the start of a bench (a few seconds per scenario), long enough to be stable.
+#: Short enough for the start of a bench (a few seconds per scenario), long enough to be stable;
+#: never longer than the bench's own cells.
 AT_BENCH_START = {"warmup": 1.0, "duration": 3.0}
 #: A rate is the generator's ceiling only if the generator was the busy side: its CPU at least
 #: ``GENERATOR_BUSY_PCT``, or (on a shared machine, where other processes take part of its core) at
@@ -141,7 +142,9 @@ def for_bench(options: BenchOptions, configs: dict[str, ServerConfig], backend, 
     folder = run_dir / "calibration"
     folder.mkdir(exist_ok=True)
     try:
-        document = calibrate(options, configs, backend, progress, [options.client], folder, **AT_BENCH_START)
+        document = calibrate(options, configs, backend, progress, [options.client], folder,
+                             warmup=min(options.warmup, AT_BENCH_START["warmup"]),
+                             duration=min(options.duration, AT_BENCH_START["duration"]))
     except ConfigError as exc:  # no server to calibrate against: the run goes on without a ceiling
         return {"error": str(exc), "ceilings": None}
     if not stored or not recent(stored, options, metadata.now()):  # never replace a recent, fuller one

@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-$(shell cat $(REQUIREMENTS) | cksum | cut -d' ' -f1)
 # `docker compose` (v2) where installed, else the older `docker-compose` (v1): both read the same file.
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
-.PHONY: help setup system-deps lock bench test test-docker report clean images images-offline up down
+.PHONY: help setup system-deps lock bench reference test test-docker report clean images images-offline up down
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -40,6 +40,15 @@ lock: ## re-resolve requirements.txt in a clean venv and pin every package in co
 
 bench: setup ## run the benchmark on local processes; pass options as BENCH_ARGS="--users 64"
 	$(BIN)/python -m lab bench $(BENCH_ARGS)
+
+REFERENCE_SCENARIOS ?= plaintext,json,home,signin,mixed,io,cpu,large,upload
+reference: setup ## a full default run plus the workload scenarios into results/reference/ (results.json, report.md, SVG charts), then README's quote
+	$(BIN)/python -m lab bench --scenarios $(REFERENCE_SCENARIOS) --out results/reference-runs $(BENCH_ARGS)
+	rm -rf results/reference && mkdir -p results/reference
+	cp results/reference-runs/latest/results.json results/reference/
+	$(BIN)/python -m lab report results/reference
+	rm -f results/reference/report.html
+	$(BIN)/python -m lab.report.readme results/reference --write README.md
 
 test: setup ## run the test suite (real servers on 127.0.0.1, real locust); Docker runs are test-docker
 	$(BIN)/python -m pytest -m "not docker" $(TEST_ARGS)

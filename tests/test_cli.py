@@ -67,3 +67,11 @@ def test_compare_refuses_an_existing_output_folder_unless_forced(lab, tmp_path):
 
 def test_readme_lists_every_bench_option_as_generated():
     assert config.options_markdown() in (ROOT / "README.md").read_text()
+
+
+def test_shared_cpus_are_accepted_only_when_asked_for():
+    """A 1-CPU machine can still measure with ``--share-cpus on``; its limits then say unreliable."""
+    config.check_cpus([0], [0], "on")
+    config.check_cpus([0], [1], "off")
+    with pytest.raises(config.ConfigError, match="share CPU 0"):
+        config.check_cpus([0, 1], [0], "off")

@@ -86,8 +86,9 @@ def generator_limit(figures: Mapping, cell, setting: Setting) -> Limit | None:
     if own is not None and own >= SATURATED_PCT:
         found.append(f"locust used {own:.0f} % of its core")
     elif own is not None and waited is not None and own + waited >= SATURATED_PCT:
-        found.append(f"locust ran {own:.0f} % and waited {waited:.0f} % of the time for a CPU "
-                     f"{'' if busy is None else f'(its CPUs {busy:.0f} % busy)'}: it wanted the whole core")
+        cpus = "" if busy is None else f" (its CPUs {busy:.0f} % busy)"
+        found.append(f"locust ran {own:.0f} % and waited {waited:.0f} % of the time for a CPU{cpus}: "
+                     "it wanted the whole core")
     elif waited is None and busy is not None and busy >= SATURATED_PCT:
         found.append(f"locust's CPUs were {busy:.0f} % busy" + ("" if own is None else f" (locust itself {own:.0f} %)"))
     ceiling = calibrated_ceiling(cell, setting)

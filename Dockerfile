@@ -1,20 +1,29 @@
-# WSGI server benchmark lab image.
+# WSGI server benchmark lab: two images from one file.
 #
-# Works with the legacy builder (Docker 20.10, no BuildKit): no RUN --mount, no heredocs.
+#   target "server"  app/ + servers/ + the servers' wheels (requirements/server.txt): what every server
+#                    container runs. No load generator, no report stack, no test tools.
+#   target "runner"  the lab itself: locust, wrk and the reports (requirements/runner.txt), driving the
+#                    server containers; also the image of the locust-worker service.
+#
+# Works with the legacy builder (Docker 20.10, no BuildKit): no RUN --mount, no heredocs. The legacy
+# builder builds every stage above the target, so the server's stages come first.
 #
 #   Online (public base image, wheels built from PyPI inside the build stage):
-#     docker build -t wsgi-lab:latest .
-#   Offline (no registry, no PyPI from containers): see scripts/images-offline.sh, which does
-#     docker build --build-arg BASE_IMAGE=lab-base:bookworm \
-#                  --build-arg PIP_WHEEL_ARGS="--no-index --find-links=/hostwheels" -t wsgi-lab:latest .
+#     docker build --target server -t wsgi-lab-server:latest .
+#     docker build --target runner -t wsgi-lab-runner:latest .
+#   Offline (no registry, no PyPI from containers): scripts/images-offline.sh passes
+#     --build-arg BASE_IMAGE=lab-base:bookworm --build-arg PIP_WHEEL_ARGS="--no-index --find-links=/hostwheels"
 #
-# All stages use the same base image, so the venv built in the "build" stage runs unchanged in the
-# "runtime" stage (same interpreter path). Only the venv and the code are copied over: neither
-# compilers nor the wheelhouse end up in the runtime image.
+# Both images install with constraints.txt (every transitive dependency pinned) when it exists, so
+# two builds from one commit carry the same package versions; each venv's `pip freeze` is kept in the
+# image as /opt/venv/packages.txt. All stages use the same base image, so a venv built in one stage
+# runs unchanged in another (same interpreter path). Only venvs and code reach the final images:
+# neither compilers, pip nor the wheelhouse.
 
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 # --------------------------------------------------------------------------------------------
+# Wheels for both images, built once (bjoern compiled against libev-dev).
 FROM ${BASE_IMAGE} AS build
 LABEL io.wsgi-lab.stage="build"
 
@@ -35,67 +44,113 @@ RUN set -eux; \
 # python3 -m venv works on both bases (the Debian base has PEP 668 "externally managed" system pip).
 RUN python3 -m venv /opt/venv
 
-# requirements.txt always matches, so "wheel[s]" may match nothing (no wheels/ folder for real
-# users): the legacy builder only fails when *no* source matches. A matched directory has its
-# *contents* copied, so the host wheels land directly in /hostwheels (with requirements.txt).
+# requirements.txt always matches, so "constraints.tx[t]" and "wheel[s]" may match nothing (no
+# constraints yet, no wheels/ for real users): the legacy builder only fails when *no* source
+# matches. A matched directory has its *contents* copied: the host wheels land in /hostwheels.
+COPY requirements /req/requirements/
+COPY requirements.txt constraints.tx[t] /req/
 COPY requirements.txt wheel[s] /hostwheels/
 
 # "" = build from PyPI; the offline script passes "--no-index --find-links=/hostwheels".
+# /req/pip-args holds the constraints option (or nothing) for the install stages below.
+# LAB_REBUILD: any new value re-runs every pip step below while apt's layers stay cached (the
+# reproducibility test builds twice that way).
 ARG PIP_WHEEL_ARGS=""
+ARG LAB_REBUILD=""
 RUN set -eux; \
-    /opt/venv/bin/pip wheel -r /hostwheels/requirements.txt -w /wheels $PIP_WHEEL_ARGS; \
-    /opt/venv/bin/pip install --no-index --find-links=/wheels -r /hostwheels/requirements.txt; \
-    /opt/venv/bin/python -c "import bjoern, gunicorn, waitress, locust, flask, psutil, hdrh"
+    if [ -f /req/constraints.txt ]; then echo "-c /req/constraints.txt" >/req/pip-args; else : >/req/pip-args; fi; \
+    /opt/venv/bin/pip wheel -r /req/requirements/runner.txt $(cat /req/pip-args) -w /wheels $PIP_WHEEL_ARGS
 
 # --------------------------------------------------------------------------------------------
-# The project's code, kept apart from the build stage so that editing code never touches the
-# dependency layers (and scripts/images-offline.sh can tag "build" alone as cache). Whichever of
-# CODE_DIRS exist are copied; a missing one is only a note. One "COPY ." (it also carries wheels/,
-# a few MB/s) measured as fast as one COPY per folder: each layer commit costs ~2 s here.
+# One venv per image, from the wheels only. pip and setuptools leave the venv (a server never
+# installs anything); `pip freeze` is recorded first, for the reproducibility check.
+FROM build AS server-venv
+LABEL io.wsgi-lab.stage="build"
+RUN set -eux; \
+    /opt/venv/bin/pip install --no-index --find-links=/wheels -r /req/requirements/server.txt $(cat /req/pip-args); \
+    /opt/venv/bin/pip freeze --all --exclude pip --exclude setuptools >/opt/venv/packages.txt; \
+    /opt/venv/bin/pip uninstall -y -q pip setuptools; \
+    find /opt/venv -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {} +; \
+    /opt/venv/bin/python -c "import bjoern, gunicorn, gevent, waitress, flask"
+
+# --------------------------------------------------------------------------------------------
+# The project's code, kept apart from the venvs so that editing code never touches the dependency
+# layers. /out/server: what a server container imports; /out/runner: the whole lab. A missing
+# folder is only a note. One "COPY ." measured as fast as one COPY per folder here.
 FROM ${BASE_IMAGE} AS code
 LABEL io.wsgi-lab.stage="build"
-ARG CODE_DIRS="app servers loadtests lab"
+ARG SERVER_DIRS="app servers"
+ARG RUNNER_DIRS="app servers loadtests lab"
 COPY . /src/
 RUN set -eu; \
-    mkdir /out; \
-    for d in $CODE_DIRS; do \
-        if [ -d "/src/$d" ]; then cp -a "/src/$d" /out/; else echo "note: no $d/ in the build context"; fi; \
+    for image in server runner; do \
+        mkdir -p "/out/$image"; \
+        if [ "$image" = server ]; then dirs="$SERVER_DIRS"; else dirs="$RUNNER_DIRS"; fi; \
+        for d in $dirs; do \
+            if [ -d "/src/$d" ]; then cp -a "/src/$d" "/out/$image/"; else echo "note: no $d/ in the build context"; fi; \
+        done; \
     done; \
     find /out \( -name __pycache__ -o -name '*.pyc' \) -prune -exec rm -rf {} +; \
-    ls /out
+    ls /out/*
 
 # --------------------------------------------------------------------------------------------
-FROM ${BASE_IMAGE} AS runtime
-LABEL io.wsgi-lab.stage="runtime" \
-      org.opencontainers.image.title="wsgi-lab" \
-      org.opencontainers.image.description="WSGI server benchmark lab (wsgiref, gunicorn, waitress, bjoern; wrk + locust)"
-
-ARG DEBIAN_FRONTEND=noninteractive
-
-# Runtime libraries only: libev for bjoern, wrk as a load generator. No compilers.
+# What both images share: libev for bjoern, the unprivileged user, /lab.
 # apt-get clean matters on a debootstrap base: unlike the official images it keeps the .debs.
+FROM ${BASE_IMAGE} AS runtime
+LABEL io.wsgi-lab.stage="runtime"
+ARG DEBIAN_FRONTEND=noninteractive
 RUN set -eux; \
     apt-get update; \
-    apt-get install -y --no-install-recommends libev4 wrk; \
+    apt-get install -y --no-install-recommends libev4; \
     apt-get clean; \
     rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin; \
     groupadd --gid 1000 lab; \
     useradd --uid 1000 --gid 1000 --create-home --shell /bin/sh lab; \
     mkdir -p /lab/results; \
     chown lab:lab /lab /lab/results
-
-COPY --from=build /opt/venv /opt/venv
-COPY --from=code /out/ /lab/
-
 ENV PYTHONUNBUFFERED=1 \
     PATH=/opt/venv/bin:$PATH \
     LAB_PORT=8000
-
 WORKDIR /lab
+
+# --------------------------------------------------------------------------------------------
+FROM runtime AS server
+LABEL io.wsgi-lab.stage="runtime" \
+      io.wsgi-lab.image="server" \
+      org.opencontainers.image.title="wsgi-lab-server" \
+      org.opencontainers.image.description="WSGI server benchmark lab: one server under test (python -m servers NAME)"
+COPY --from=server-venv /opt/venv /opt/venv
+COPY --from=code /out/server/ /lab/
 USER lab
 EXPOSE 8000
-
+# Only the server image has a health check: the runner and locust-worker services get none from it.
 HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/plaintext' % os.environ.get('LAB_PORT', '8000'), timeout=2).read()"]
+CMD ["python", "-m", "servers", "--help"]
 
+# --------------------------------------------------------------------------------------------
+FROM build AS runner-venv
+LABEL io.wsgi-lab.stage="build"
+RUN set -eux; \
+    /opt/venv/bin/pip install --no-index --find-links=/wheels -r /req/requirements/runner.txt $(cat /req/pip-args); \
+    /opt/venv/bin/pip freeze --all --exclude pip --exclude setuptools >/opt/venv/packages.txt; \
+    /opt/venv/bin/python -c "import bjoern, gunicorn, waitress, locust, flask, psutil, hdrh, matplotlib, docker"
+
+# --------------------------------------------------------------------------------------------
+FROM runtime AS runner
+LABEL io.wsgi-lab.stage="runtime" \
+      io.wsgi-lab.image="runner" \
+      org.opencontainers.image.title="wsgi-lab-runner" \
+      org.opencontainers.image.description="WSGI server benchmark lab: the runner (locust, wrk, reports) and locust workers"
+ARG DEBIAN_FRONTEND=noninteractive
+RUN set -eux; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends wrk; \
+    apt-get clean; \
+    rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
+COPY --from=runner-venv /opt/venv /opt/venv
+COPY --from=code /out/runner/ /lab/
+USER lab
+# 8088: the live page of the run (lab/live.py); 8089: locust's web UI of the cell in progress.
+EXPOSE 8088 8089
 CMD ["python", "-m", "lab", "--help"]

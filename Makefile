@@ -6,6 +6,7 @@ BENCH_ARGS ?=
 TEST_ARGS ?=
 RUN ?= results/latest
 COMPOSE_UP_ARGS ?=
+SERVERS ?=
 REQUIREMENTS := requirements.txt $(wildcard requirements/*.txt constraints.txt)
 STAMP := $(VENV)/.installed-$(shell cat $(REQUIREMENTS) | cksum | cut -d' ' -f1)
 # `docker compose` (v2) where installed, else the older `docker-compose` (v1): both read the same file.
@@ -59,15 +60,15 @@ test-docker: setup ## build the images and run the compose stack on the real Doc
 report: setup ## re-render the reports of a run: make report RUN=results/<run>
 	$(BIN)/python -m lab report $(RUN)
 
-images: ## build the lab image from the public Python image and PyPI (what real users do)
+images: ## build the server and runner images from the public Python image and PyPI (what real users do)
 	$(COMPOSE) build
 
-images-offline: ## build the image with no registry and no PyPI in containers (debootstrap base + host wheels)
+images-offline: ## build both images with no registry and no PyPI in containers (debootstrap base + host wheels)
 	scripts/images-offline.sh
 
-up: ## run the comparison in containers (docker compose up); exits with the runner's exit code
+up: ## run the comparison in containers, watch it on :8088; SERVERS=all for every configuration
 	@mkdir -p $${LAB_RESULTS:-results}
-	$(COMPOSE) up $(COMPOSE_UP_ARGS)
+	$(if $(SERVERS),BENCH_SERVERS=$(SERVERS) )$(COMPOSE) up $(COMPOSE_UP_ARGS)
 	@code=$$(docker inspect -f '{{.State.ExitCode}}' $$($(COMPOSE) ps -a -q runner)); \
 	  echo "runner exited with code $$code"; exit $$code
 

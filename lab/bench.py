@@ -18,7 +18,7 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import Protocol
 
-from lab import metadata, report, wrk
+from lab import live, metadata, report, wrk
 from lab.aggregate import apply_rounds, noise_floor, round_figures
 from lab.report.figures import capacity
 from lab.config import BenchOptions
@@ -158,6 +158,8 @@ def locust_argv(server: Server, cell: Cell, options: BenchOptions, files: CellFi
             "--warmup", str(options.warmup),
             "--duration", str(options.duration), "--summary", str(files.summary),
             "--csv-prefix", str(files.csv_prefix), "--expect-workers", str(workers)]
+    ui_port = live.locust_ui_port(options.live)
+    argv += [f"--web-ui={live.bind_address(options.mode)}:{ui_port}"] if ui_port else []
     return argv + (["--rate", str(cell.rate)] if cell.rate else [])
 
 

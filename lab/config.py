@@ -105,6 +105,14 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def live_port(text: str) -> int:
+    """A TCP port with room for the next one (locust's web UI), or 0 for off."""
+    value = int(text)
+    if not 0 <= value < 65535:
+        raise ConfigError(f"{text} is not a port number below 65535")
+    return value
+
+
 def loopback(text: str) -> str:
     """Servers run here only on loopback: the lab never sends load anywhere else."""
     try:
@@ -198,6 +206,9 @@ class BenchOptions:
                                   "SECONDS")
     stop_timeout: float = option(10.0, non_negative_float, "seconds after SIGTERM before SIGKILL",
                                  "SECONDS")
+    live: int = option(0, live_port, "watch the run in a browser: the cells finished so far and a partial "
+                       "report on this port, locust's web UI (read-only) of the cell in progress on the next "
+                       "one (0 = off; the compose runner uses 8088)", "PORT")
 
     def to_json(self) -> dict:
         data = dataclasses.asdict(self)

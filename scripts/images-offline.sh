@@ -1,27 +1,31 @@
 #!/usr/bin/env bash
-# Build the lab image on a machine with no image registry (nothing can be pulled) and where
+# Build the lab's two images on a machine with no image registry (nothing can be pulled) and where
 # containers cannot reach PyPI (TLS intercepted) but apt over HTTP works:
-#   1. lab-base:bookworm  - a Debian bookworm base made with debootstrap + docker import (once);
-#   2. wheels/            - a wheelhouse built on the host (bjoern compiled against host libev-dev);
-#   3. $LAB_IMAGE         - docker build with that base, installing only from the host wheels.
-# Idempotent: an existing base image is reused; the wheelhouse and docker build are cached.
+#   1. lab-base:bookworm  - a slim Debian bookworm base made with debootstrap + docker import (once);
+#   2. wheels/            - a wheelhouse built on the host (bjoern compiled against host libev-dev),
+#                           resolved from requirements/runner.txt with constraints.txt;
+#   3. $LAB_SERVER_IMAGE and $LAB_RUNNER_IMAGE - docker build (targets "server" and "runner") with
+#                           that base, installing only from the host wheels.
+# Idempotent: an existing base image is reused; the wheelhouse and docker builds are cached.
 #
 # Environment:
-#   LAB_IMAGE      final image tag                (default wsgi-lab:latest)
+#   LAB_SERVER_IMAGE  server image tag            (default wsgi-lab-server:latest)
+#   LAB_RUNNER_IMAGE  runner image tag            (default wsgi-lab-runner:latest)
 #   LAB_BASE       base image tag                 (default lab-base:bookworm)
-#   LAB_BUILD_IMAGE  tag kept on the build stage as cache (default wsgi-lab-build:cache)
+#   LAB_CACHE_IMAGE  repository whose tags keep the venv stages as cache (default wsgi-lab-cache)
 #   DEBIAN_MIRROR  mirror for debootstrap         (default: read from the host's apt sources)
 #   LAB_REBUILD_BASE=1    rebuild the base image even if it exists
-#   LAB_REFRESH_WHEELS=1  run pip wheel even if wheels/ already satisfies requirements.txt
+#   LAB_REFRESH_WHEELS=1  run pip wheel even if wheels/ already satisfies the requirements
 #   PYTHON         host interpreter for the wheelhouse (default python3; must be 3.11)
 # Extra arguments are passed to docker build, e.g. --network=none or --no-cache.
 #
 # Run as root (debootstrap, apt-get) from anywhere; paths are relative to the repository root.
 set -euo pipefail
 
-LAB_IMAGE="${LAB_IMAGE:-wsgi-lab:latest}"
+LAB_SERVER_IMAGE="${LAB_SERVER_IMAGE:-wsgi-lab-server:latest}"
+LAB_RUNNER_IMAGE="${LAB_RUNNER_IMAGE:-wsgi-lab-runner:latest}"
 LAB_BASE="${LAB_BASE:-lab-base:bookworm}"
-LAB_BUILD_IMAGE="${LAB_BUILD_IMAGE:-${LAB_IMAGE%:*}-build:cache}"
+LAB_CACHE_IMAGE="${LAB_CACHE_IMAGE:-wsgi-lab-cache}"
 SUITE=bookworm
 STAGE_LABEL=io.wsgi-lab.stage
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,7 +37,10 @@ now() { date +%s; }
 
 command -v docker >/dev/null || die "docker CLI not found"
 docker info >/dev/null 2>&1 || die "cannot talk to the Docker daemon"
-[ -f requirements.txt ] || die "no requirements.txt in $ROOT"
+[ -f requirements/runner.txt ] || die "no requirements/runner.txt in $ROOT"
+# Both images install requirements/runner.txt or a subset of it, with the constraints when present.
+REQUIREMENTS=(-r requirements/runner.txt)
+if [ -f constraints.txt ]; then REQUIREMENTS+=(-c constraints.txt); fi
 
 apt_install() {  # apt_install PKG... (host)
     [ "$(id -u)" -eq 0 ] || die "need root to apt-get install $*"
@@ -74,6 +81,21 @@ cleanup() {
 trap cleanup EXIT
 
 # ---------------------------------------------------------------- 1. base image
+# Like the slim official images: no documentation, manuals or translations, now or from later
+# apt-get installs (copyright files stay). It keeps the server image under 200 MB.
+slim_rootfs() {  # slim_rootfs ROOTFS
+    local rootfs="$1"
+    [ -n "$rootfs" ] && [ "$rootfs" != / ] && [ -d "$rootfs/etc/dpkg/dpkg.cfg.d" ] \
+        || die "slim_rootfs: $rootfs is not a debootstrapped tree"
+    printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
+        'path-exclude /usr/share/man/*' 'path-exclude /usr/share/info/*' \
+        'path-exclude /usr/share/locale/*' 'path-include /usr/share/locale/locale.alias' \
+        >"$rootfs/etc/dpkg/dpkg.cfg.d/docker-slim"
+    find "$rootfs/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
+    find "$rootfs/usr/share/locale" -mindepth 1 -maxdepth 1 -not -name locale.alias -exec rm -rf {} +
+    rm -rf "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/*
+}
+
 build_base() {
     [ "$(id -u)" -eq 0 ] || die "debootstrap needs root"
     command -v debootstrap >/dev/null || apt_install debootstrap
@@ -85,9 +107,10 @@ build_base() {
     log "debootstrap $SUITE from $mirror into $rootfs"
     t0=$(now)
     # python3-dev is left out on purpose: the Dockerfile's build stage installs it (with gcc and
-    # libev-dev) because the runtime stage, built on the same base, should not carry headers.
+    # libev-dev) because the runtime stages, built on the same base, should not carry headers.
+    # No system pip either: python3-venv's ensurepip puts pip in the build stage's venv.
     debootstrap --variant=minbase \
-        --include=python3,python3-venv,python3-pip,ca-certificates,libev4 \
+        --include=python3,python3-venv,ca-certificates,libev4 \
         "$SUITE" "$rootfs" "$mirror" >"$ROOTFS_PARENT/debootstrap.log" 2>&1 || {
             tail -n 30 "$ROOTFS_PARENT/debootstrap.log" >&2; die "debootstrap failed"; }
     echo "debootstrap: $(( $(now) - t0 )) s" >&2
@@ -102,6 +125,7 @@ APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/a
 Dir::Cache::pkgcache "";
 Dir::Cache::srcpkgcache "";
 EOF
+    slim_rootfs "$rootfs"
     rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/cache/apt/*.bin \
            "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/apt/* "$rootfs"/tmp/*
     log "docker import -> $LAB_BASE ($(du -sh "$rootfs" | cut -f1) rootfs)"
@@ -135,17 +159,22 @@ PYTHON="${PYTHON:-python3}"
 if ! [ -f /usr/include/ev.h ]; then apt_install libev-dev; fi
 command -v gcc >/dev/null || apt_install gcc libc6-dev
 t0=$(now)
-resolve_offline() {  # resolve_offline [ARGS]: resolve requirements.txt from wheels/ alone
+resolve_offline() {  # resolve_offline [ARGS]: resolve the requirements from wheels/ alone
     "$PYTHON" -m pip install --disable-pip-version-check -q --dry-run --ignore-installed \
-        --no-index --find-links wheels -r requirements.txt "$@"
+        --no-index --find-links wheels "${REQUIREMENTS[@]}" "$@"
 }
 if [ "${LAB_REFRESH_WHEELS:-0}" != "1" ] && [ -d wheels ] && resolve_offline >/dev/null 2>&1; then
-    log "wheels/ already satisfies requirements.txt: no pip wheel (LAB_REFRESH_WHEELS=1 to redo)"
+    log "wheels/ already satisfies ${REQUIREMENTS[*]}: no pip wheel (LAB_REFRESH_WHEELS=1 to redo)"
 else
-    log "pip wheel -r requirements.txt -w wheels (host, $("$PYTHON" --version))"
-    "$PYTHON" -m pip wheel --disable-pip-version-check -q -r requirements.txt -w wheels
+    log "pip wheel ${REQUIREMENTS[*]} -w wheels (host, $("$PYTHON" --version))"
+    # The index here sometimes answers "from versions: none" for a package it has: try 3 times.
+    for attempt in 1 2 3; do
+        "$PYTHON" -m pip wheel --disable-pip-version-check -q "${REQUIREMENTS[@]}" -w wheels && break
+        [ "$attempt" -lt 3 ] || die "pip wheel failed 3 times"
+        echo "pip wheel failed (attempt $attempt): trying again" >&2
+    done
 fi
-# Drop wheels that requirements.txt no longer resolves to (old pins): they would only grow the
+# Drop wheels that the requirements no longer resolve to (old pins): they would only grow the
 # build context and change the COPY layer. The resolution is done offline against wheels/ itself.
 resolve_offline --report wheels/.report.json
 "$PYTHON" - <<'PY'
@@ -160,23 +189,29 @@ os.remove("wheels/.report.json")
 PY
 echo "wheelhouse: $(( $(now) - t0 )) s, $(ls wheels/*.whl | wc -l) wheels, $(du -sh wheels | cut -f1)" >&2
 
-# ---------------------------------------------------------------- 3. image
-# The build stage is tagged ($LAB_BUILD_IMAGE) so that it is not "dangling": that keeps its layers
-# as build cache for the next run while the prune below removes only superseded stages/images.
-# Extra arguments go to both docker builds (e.g. --network=none, --no-cache).
+# ---------------------------------------------------------------- 3. images
+# Each target's venv stage is built and tagged first ($LAB_CACHE_IMAGE:server-venv, :runner-venv)
+# so that it is not "dangling": that keeps its layers as build cache for the next run while the
+# prune below removes only superseded stages/images. The target's own build then reuses them.
+# Extra arguments go to every docker build (e.g. --network=none, --no-cache).
 BUILD_ARGS=(--force-rm
     --build-arg BASE_IMAGE="$LAB_BASE"
     --build-arg PIP_WHEEL_ARGS="--no-index --find-links=/hostwheels")
-log "docker build --target build -> $LAB_BUILD_IMAGE (base $LAB_BASE, host wheels only)"
-t0=$(now)
-docker build "${BUILD_ARGS[@]}" --target build -t "$LAB_BUILD_IMAGE" "$@" .
-log "docker build -> $LAB_IMAGE"
-docker build "${BUILD_ARGS[@]}" -t "$LAB_IMAGE" "$@" .
-echo "docker build: $(( $(now) - t0 )) s" >&2
+build_target() {  # build_target TARGET TAG [docker build args]
+    local target="$1" tag="$2" t0
+    shift 2
+    log "docker build --target $target -> $tag (base $LAB_BASE, host wheels only)"
+    t0=$(now)
+    docker build "${BUILD_ARGS[@]}" --target "$target-venv" -t "$LAB_CACHE_IMAGE:$target-venv" "$@" .
+    docker build "${BUILD_ARGS[@]}" --target "$target" -t "$tag" "$@" .
+    echo "docker build $target: $(( $(now) - t0 )) s" >&2
+}
+build_target server "$LAB_SERVER_IMAGE" "$@"
+build_target runner "$LAB_RUNNER_IMAGE" "$@"
 
 # ---------------------------------------------------------------- 4. clean up
-# The legacy builder leaves each build stage as an untagged image, and a rebuilt $LAB_IMAGE
-# leaves the previous one untagged: prune only dangling images that carry our stage label.
+# The legacy builder leaves each build stage as an untagged image, and a rebuilt image leaves the
+# previous one untagged: prune only dangling images that carry our stage label.
 log "pruning dangling images labelled $STAGE_LABEL"
 docker image prune -f --filter "label=$STAGE_LABEL" | tail -n1 >&2
 # (the prune usually takes the previous base with it, as the untagged parent of pruned images)
@@ -186,5 +221,7 @@ if [ -n "$OLD_BASE_ID" ] && docker image inspect "$OLD_BASE_ID" >/dev/null 2>&1;
         || echo "note: previous $LAB_BASE ($OLD_BASE_ID) still in use, left in place" >&2
 fi
 
-docker run --rm "$LAB_IMAGE" python -c 'import bjoern, gunicorn, waitress, locust, flask; print("image ok")'
-log "done: $LAB_IMAGE ($(docker image inspect -f '{{.Size}}' "$LAB_IMAGE" | awk '{ printf "%.0f MB", $1 / 1e6 }'))"
+docker run --rm "$LAB_SERVER_IMAGE" python -c 'import bjoern, gunicorn, waitress, flask; print("server image ok")'
+docker run --rm "$LAB_RUNNER_IMAGE" python -c 'import locust, matplotlib, docker; print("runner image ok")'
+size() { docker image inspect -f '{{.Size}}' "$1" | awk '{ printf "%.0f MB", $1 / 1e6 }'; }
+log "done: $LAB_SERVER_IMAGE ($(size "$LAB_SERVER_IMAGE")), $LAB_RUNNER_IMAGE ($(size "$LAB_RUNNER_IMAGE"))"

@@ -12,6 +12,7 @@ and is ignored; console messages, uncaught exceptions and errors that name the p
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import struct
@@ -29,9 +30,9 @@ WORKLOAD = Path(__file__).parent / "data" / "workload_run"
 #: Each fixture, the charts its report has, and one chart label and section id it must show.
 REPORTS = {
     # per scenario: 2 sweep curves, throughput and latency bars, 1 timeline
-    "sweep": (SWEEP, 10, "signin: throughput by concurrent users, per server", "scenario-signin"),
+    "sweep": (SWEEP, 12, "signin: throughput by concurrent users, per server", "scenario-signin"),
     # per scenario: the same, plus server CPU per request
-    "workload": (WORKLOAD, 18, "plaintext at 32 users: server CPU per request by server", "probes"),
+    "workload": (WORKLOAD, 21, "plaintext at 32 users: server CPU per request by server", "probes"),
 }
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 TIMEOUT_S = 120
@@ -124,3 +125,36 @@ def test_the_console_check_catches_a_page_error(tmp_path):
     errors = page_errors(result.stderr, page)
     assert any("broken chart" in line for line in errors), result.stderr[-3000:]
     assert any("Uncaught ReferenceError" in line for line in errors), result.stderr[-3000:]
+
+
+#: The first screen a reader sees: the verdict table and its capacity chart must fit in it.
+FIRST_SCREEN = (1400, 900)
+MEASURE = """<script>
+addEventListener("load", () => {
+  const row = document.querySelector(".verdict-row");
+  const box = el => el ? Math.round(el.getBoundingClientRect().bottom) : -1;
+  document.body.insertAdjacentHTML("beforeend", '<pre id="measured">' + JSON.stringify(
+    {table: box(row && row.querySelector("table.verdict")), chart: box(row && row.querySelector("figure.capacity svg"))})
+    + "</pre>");
+});
+</script>"""
+
+
+def test_verdict_table_and_capacity_chart_fill_the_first_screen(tmp_path):
+    """On a 1400×900 first screen, the first scenario's verdict table and its capacity chart are
+    whole; a screenshot is kept beside the report for a person to look at."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(WORKLOAD, run_dir)
+    report.write_reports(run_dir)
+    page = run_dir / "report.html"
+    measured = run_dir / "measured.html"  # the report plus a script that measures it (the report has none)
+    measured.write_text(page.read_text(encoding="utf-8").replace("</body>", MEASURE + "</body>"), encoding="utf-8")
+    size = f"--window-size={FIRST_SCREEN[0]},{FIRST_SCREEN[1]}"
+    dom = run_chromium(measured.as_uri(), tmp_path / "profile", size, "--virtual-time-budget=5000", "--dump-dom")
+    found = re.search(r'<pre id="measured">(\{.*?\})</pre>', dom.stdout)
+    assert found, dom.stderr[-2000:]
+    bottoms = json.loads(found.group(1))
+    assert 0 < bottoms["table"] <= FIRST_SCREEN[1], bottoms
+    assert 0 < bottoms["chart"] <= FIRST_SCREEN[1], bottoms
+    run_chromium(page.as_uri(), tmp_path / "profile2", size, "--hide-scrollbars", f"--screenshot={run_dir / 'first-screen.png'}")
+    assert (run_dir / "first-screen.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -292,8 +292,8 @@ def common_rate(options: BenchOptions, cells: list[Cell], scenario: str) -> dict
     slowest = min(best, key=lambda key: best[key][0])
     rps, source = best[slowest]
     rate = float(max(1, round(COMMON_RATE_SHARE * rps)))
-    return {"rate": rate, "basis": f"{COMMON_RATE_SHARE * 100:g} % of the slowest configuration's capacity, "
-                                   f"{slowest[0]}'s {rps:,.0f} rps ({source})"}
+    return {"rate": rate, "basis": f"{COMMON_RATE_SHARE * 100:g} % of the slowest, {slowest[0]}'s {rps:,.0f} rps "
+                                   f"({source})"}
 
 
 def common_rate_plans(options: BenchOptions, configs: dict[str, ServerConfig], rates: dict) -> list[CellPlan]:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import jinja2
 
+from lab.config import BenchOptions
 from lab.report import charts, figures, rows, verdicts
 from lab.results import Run, load, write_atomic
 from lab.stats import NOISY_CV_PCT
@@ -129,15 +130,19 @@ def verdict_view(run: Run, scenario: str, close: verdicts.Closeness) -> dict:
 
 #: How the figures were taken, said once at the end of both reports.
 METHODS = (
-    "Each cell is one server configuration × scenario × users step: the server is started pinned to its "
-    "CPUs, every route verified, then locust (pinned to the other CPUs) runs a warm-up and the measured "
-    "window while both sides' CPU and memory are sampled; wrk then measures the peak at the same "
-    "concurrency. Latencies are client-side, from an HDR histogram (µs precision). Each cell's limit "
-    "(generator, server or load) is decided once when it is measured and stored with its reason in "
-    "results.json; a generator-bound locust figure is only a lower bound. The common-rate step offers "
-    "every configuration of a scenario the same fixed rate (open loop, latency from each request's "
-    "intended start, so coordinated omission is corrected): its p99 is the latency the verdict compares."
+    "Each cell: the server starts pinned to its CPUs and every route is verified; locust (on the other CPUs) "
+    "runs a warm-up and the measured window while both sides are sampled; wrk then measures the peak at the "
+    "same concurrency. Latencies are client-side (HDR histogram, µs). Each cell's limit is decided once when "
+    "it is measured (lab.limits) and stored with its reason. The common-rate step offers every configuration "
+    "one fixed rate per scenario, latency from each request's intended start: the p99 the verdict compares."
 )
+
+
+def changed_options(options: dict) -> list[tuple[str, str]]:
+    """The run's options that differ from today's defaults (all of them stay in results.json)."""
+    defaults = BenchOptions().to_json()
+    return [(key, rows.format_value(value)) for key, value in options.items()
+            if key not in defaults or defaults[key] != value]
 
 
 def context(run: Run) -> dict:
@@ -167,7 +172,7 @@ def context(run: Run) -> dict:
         "server_cpus": rows.format_cpus(cpus.get("server")),
         "generator_cpus": rows.format_cpus(cpus.get("generator")),
         "threshold": f"{rows.threshold(run):g}",
-        "options": [(key, rows.format_value(value)) for key, value in options.items()],
+        "options": changed_options(options),
         "caveats": rows.caveats(run),
         "scenarios": [] if only_probes else [scenario_view(run, s) for s in rows.scenario_order(run)],
         "probes_only": only_probes,

@@ -7,9 +7,9 @@ clients side by side and stores the result in ``OUT/calibration.json``; every be
 calibration in ``meta["calibration"]`` (``--calibration``), and ``lab.limits`` calls a cell
 generator-bound when its rps reaches 90 % of its client's ceiling on its scenario.
 
-A rate is a ceiling only where the generator was the busy side: on ``io`` or ``cpu`` bjoern (one
-process, one thread) is the limit long before locust is, so those scenarios get no ceiling, and
-``measured`` says why.  Stored shape (``meta["calibration"]``)::
+A rate is a ceiling only where the server had room to spare, which wrk checks right after locust:
+on ``io`` or ``cpu`` bjoern (one process, one thread) is the limit long before locust is, so those
+scenarios get no ceiling, and ``measured`` says why.  Stored shape (``meta["calibration"]``)::
 
     {"measured_at": iso, "generator_cpus": [1], "server": "bjoern", "users": 32, "duration_s": 3.0,
      "ceilings": {"lean": {"plaintext": 19500.0, ...}, "fasthttp": {...}},
@@ -24,7 +24,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from lab import bench, limits, metadata
+from lab import bench, limits, metadata, wrk
 from lab.config import BenchOptions, ConfigError
 from lab.results import Cell, new_run_dir, write_atomic
 from servers import ServerConfig
@@ -37,11 +37,13 @@ SERVERS = ("bjoern", "granian", "waitress")
 #: Short enough for the start of a bench (a few seconds per scenario), long enough to be stable;
 #: never longer than the bench's own cells.
 AT_BENCH_START = {"warmup": 1.0, "duration": 3.0}
-#: A rate is the generator's ceiling only if the generator was the busy side: its CPU at least
-#: ``GENERATOR_BUSY_PCT``, or (on a shared machine, where other processes take part of its core) at
-#: least ``GENERATOR_SOME_PCT`` and ``BUSIER`` times the server's.  On io, bjoern sleeps and locust
-#: idles (a few % each); on cpu, bjoern's core is full: neither is a ceiling.
-GENERATOR_BUSY_PCT, GENERATOR_SOME_PCT, BUSIER = 50.0, 20.0, 3.0
+#: A rate is the generator's ceiling only if the server had room to answer more: wrk, right after
+#: locust against the same server (1 s, ``WRK_S``), got at least ``SERVER_ROOM`` times locust's rate.
+#: On io bjoern sleeps through each request in turn, on cpu its core is full: wrk gets no more than
+#: locust there, so neither is a ceiling.  CPU shares cannot tell this on a shared machine, where
+#: other processes take part of either core.  Without wrk: the generator's CPU at least
+#: ``GENERATOR_BUSY_PCT`` %.
+SERVER_ROOM, WRK_S, GENERATOR_BUSY_PCT = 1.5, 1.0, 50.0
 CLIENTS = ("fasthttp", "lean")
 
 
@@ -57,9 +59,17 @@ def cheapest(configs: dict[str, ServerConfig]) -> tuple[ServerConfig, str | None
     raise ConfigError("no server to calibrate against: " + "; ".join(reasons))
 
 
-def generator_was_the_limit(generator_pct: float, server_pct: float) -> bool:
-    return generator_pct >= GENERATOR_BUSY_PCT or (generator_pct >= GENERATOR_SOME_PCT
-                                                   and generator_pct >= BUSIER * server_pct)
+def server_limit(cell: Cell, server: str) -> str | None:
+    """Why ``cell``'s rate is not the generator's ceiling, or None when it is."""
+    if cell.failures:
+        return f"{cell.failures} failures"
+    if cell.wrk_rps is not None:
+        if cell.wrk_rps >= SERVER_ROOM * cell.rps:
+            return None
+        return f"wrk got {cell.wrk_rps:,.0f} rps from {server}, locust {cell.rps:,.0f}: {server} was the limit"
+    if (cell.generator_cpu_pct or 0.0) >= GENERATOR_BUSY_PCT:
+        return None
+    return f"generator CPU {cell.generator_cpu_pct or 0:.0f} % (no wrk to check the server's room)"
 
 
 def measure_one(config: ServerConfig, scenario: str, client: str, options: BenchOptions, backend, run_dir: Path,
@@ -75,11 +85,8 @@ def measure_one(config: ServerConfig, scenario: str, client: str, options: Bench
     per_core = cell.rps * 100 / cell.generator_cpu_pct if cell.rps and cell.generator_cpu_pct else None
     figures = {"rps": cell.rps, "generator_cpu_pct": cell.generator_cpu_pct, "server_cpu_pct": cell.server_cpu_pct,
                "failures": cell.failures, "rps_per_core": round(per_core, 1) if per_core else None}
-    busy = generator_was_the_limit(cell.generator_cpu_pct or 0.0, cell.server_cpu_pct or 0.0) and not cell.failures
-    note = None if busy else (f"generator CPU {cell.generator_cpu_pct or 0:.0f} %, server CPU "
-                              f"{cell.server_cpu_pct or 0:.0f} %, {cell.failures or 0} failures: "
-                              f"{config.name} was the limit, not the generator")
-    return {**figures, "ceiling": busy, "note": note}
+    note = server_limit(cell, config.name)
+    return {**figures, "wrk_rps": cell.wrk_rps, "ceiling": note is None, "note": note}
 
 
 def calibrate(options: BenchOptions, configs: dict[str, ServerConfig], backend, progress, clients, run_dir: Path,
@@ -87,7 +94,8 @@ def calibrate(options: BenchOptions, configs: dict[str, ServerConfig], backend, 
     """Measure every client x scenario of ``options`` against the cheapest server."""
     config, server_note = cheapest(configs)
     step = dataclasses.replace(options, app="raw", warmup=warmup, duration=duration, repeat=1, rate=None,
-                               locust_workers=0, wrk="off", workers=[1], threads=[1])
+                               locust_workers=0, wrk="off" if wrk.unavailable_reason("") else "auto",
+                               wrk_duration=WRK_S, workers=[1], threads=[1])
     measured: dict[str, dict] = {client: {} for client in clients}
     total = len(clients) * len(options.scenarios)
     for client in clients:

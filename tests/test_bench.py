@@ -106,7 +106,7 @@ def test_an_interrupt_keeps_finished_cells_and_leaves_no_process(tmp_path, signu
         pytest.fail("no cell finished in time")
     run_dir = (tmp_path / "latest").resolve()
     try:
-        wait_for(lambda: under_load(run_dir, "-m gunicorn"), 60, "the second cell's load")
+        wait_for(lambda: under_load(run_dir, "lab.locust_child"), 60, "the second cell's load")
         bench.send_signal(signum)
         output, _ = bench.communicate(timeout=60)
     finally:
@@ -124,17 +124,19 @@ def test_an_interrupt_keeps_finished_cells_and_leaves_no_process(tmp_path, signu
 def kill_bench(bench: subprocess.Popen, out) -> None:
     """A failing test's last resort: SIGKILL the bench, then what it could no longer reap."""
     bench.kill()
-    bench.wait()
+    output, _ = bench.communicate(timeout=30)
+    print(output)  # shown with the failure: what the bench said before it was killed
     for run_dir in out.glob("2*"):
         for proc in leftovers(run_dir.resolve()):
             proc.kill()
 
 
-def under_load(run_dir, server: str) -> bool:
-    """A server process of this run holds an established connection: locust is sending to it."""
+def under_load(run_dir, client: str) -> bool:
+    """A load generator of this run (``lab.locust_child``) holds an established connection: it is
+    sending.  (A sync server's own connections last too short to be caught reliably.)"""
     for proc in leftovers(run_dir):
         try:
-            if server in " ".join(proc.cmdline()) and any(
+            if client in " ".join(proc.cmdline()) and any(
                     c.status == "ESTABLISHED" for c in proc.net_connections("tcp")):
                 return True
         except psutil.NoSuchProcess:  # a process that just exited holds nothing
@@ -161,7 +163,7 @@ def test_a_server_killed_mid_cell_fails_that_cell_and_the_run_goes_on(tmp_path):
     try:
         run_dir = wait_for(lambda: (tmp_path / "latest").exists() and (tmp_path / "latest").resolve(), 60,
                            "the run folder")
-        wait_for(lambda: under_load(run_dir, "-m gunicorn"), 60, "the first cell's load")
+        wait_for(lambda: under_load(run_dir, "lab.locust_child"), 60, "the first cell's locust load")
         servers = [p for p in leftovers(run_dir) if "-m gunicorn" in " ".join(p.cmdline())]
         (master,) = [p for p in servers if p.ppid() not in {q.pid for q in servers}]
         master.send_signal(signal.SIGKILL)

@@ -784,7 +784,7 @@ def test_common_rate_step_is_the_latency_the_verdict_quotes(workload):
     rows = {row["Configuration"]: row for row in md_table(md.split("### `io`", 1)[1].splitlines())}
     first, second = (tables.config_label(run, Run.from_dict({**doc, "cells": [c]}).cells[0]) for c in extra[:2])
     assert rows[first]["p99 ms"] == "1.00"
-    assert rows[second]["p99 ms"] == "2.00<"
+    assert rows[second]["p99 ms"] == "2.00↓"
     assert "p99 at 50.0 rps" in md and "p99 at 50.0 rps" in html
     verdict = judgements.verdict_table(run, "io", judgements.Closeness(None))["verdict"]
     assert f"p99 at 50.0 rps: {first}: p99 1.00 ms" in verdict

@@ -22,7 +22,7 @@ MARKS = {
     "°": "load-bound: neither side was saturated (the closed loop or the server's serial design set the rate)",
     "~": "noisy: varied by more than 5 % over its rounds",
     "!": "some requests failed",
-    "<": "the offered common rate was not carried",
+    "↓": "the offered common rate was not carried",
     "×": "failed: no figure",
 }
 

@@ -26,7 +26,7 @@ def quote(run_dir: Path) -> str:
     lines = [f"Run `{meta.get('run_id') or 'unknown'}` on {md_cell(rows.format_host(meta.get('host')))}, "
              f"{meta.get('started_at') or rows.MISSING}: capacity rps (locust where the server was the limit, "
              "else wrk's peak), p99 ms at the scenario's common rate, server CPU µs per request, RSS MB; "
-             "≥ marks a lower bound, ° a load-bound figure, < a rate not carried.", ""]
+             "≥ marks a lower bound, ° a load-bound figure, ↓ a rate not carried.", ""]
     for scenario in rows.scenario_order(run):
         table = verdicts.verdict_table(run, scenario, close)
         rate = f", p99 at {table['rate']} rps" if table["rate"] else ""

@@ -481,7 +481,7 @@ def p99_text(cell: Cell | None) -> str:
         return rows.MISSING
     if not cell.ok:
         return "× failed"
-    marks = [m for m, on in (("!", bool(cell.failures)), ("<", rows.rate_missed(cell))) if on]
+    marks = [m for m, on in (("!", bool(cell.failures)), ("↓", rows.rate_missed(cell))) if on]
     return marked(rows.format_ms((cell.latency_ms or {}).get("p99")), marks)
 
 
@@ -525,7 +525,7 @@ def common_rate_line(run: Run, cells: list[Cell], close: Closeness) -> dict:
     lead, text = winner_text(chosen, close.phrase("p99"), lambda label, p99, c: f"p99 {rows.format_ms(p99)} ms",
                              "the only configuration with a p99")
     missed = [rows.config_label(run, c) for c in cells if rows.rate_missed(c)]
-    notes = [f"{names(missed)} did not carry the offered rate (marked \"<\")."] if missed else []
+    notes = [f"{names(missed)} did not carry the offered rate (marked \"↓\")."] if missed else []
     return {"title": f"Latency (p99 at {rate} rps offered to every configuration)", "short": f"p99 at {rate} rps",
             "lead": lead, "text": text, "notes": notes}
 

@@ -1,4 +1,4 @@
-"""``lab.compare``: two small runs built in code, compared, and both outputs read back.
+"""``lab.report.compare``: two small runs built in code, compared, and both outputs read back.
 
 Run A and run B share a host except where a test changes it.  Their cells (scenario plaintext
 unless noted):

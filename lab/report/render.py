@@ -1,23 +1,17 @@
-"""Render a run's result document as a Markdown report and a self-contained HTML report.
+"""Render a run's result document: report.md, a self-contained report.html and every chart as SVG.
 
 A report is a pure function of the document that ``lab.results`` writes (``results.json``): it
 reads nothing else, so any old run can be re-rendered, and the same document always gives the
-same report.  Figures are formatted in Python (``lab.tables``, ``lab.judgements``; this module
-puts them together) and only placed by the Jinja2 templates in ``lab/templates``; the HTML report
-carries its CSS and its charts (matplotlib SVG, ``lab.charts``) inline, so it can be mailed or
-archived as a single file and opened without network access.
+same report.  The last step of results.json → rows → verdicts → charts → templates: figures are
+formatted in Python (``rows``, ``verdicts``, ``charts``) and only placed by the Jinja2 templates in
+``templates/``, through the one environment (``environment``) that ``compare`` uses too.
 
-A run has one cell per server × scenario × users step; each cell may have been measured in
-several rounds (``repeats``), whose median it carries.  The judgements (spread and noise, the
-generator's ceiling, a server's knee in a sweep) come from ``lab.stats``; this module only shows
-them.  Three rules shape everything below:
+The report opens with the answer: per scenario a verdict table (capacity, p99 at the common rate,
+CPU per request, RSS, each with its mark) and its capacity chart.  Three rules shape everything:
 
 * A figure that was not measured is shown as "—", never as 0, and a failed cell keeps its error.
-* A cell whose load generator was the limit only gives a lower bound of the server's throughput,
-  so it is marked "≥", drawn hatched or hollow, and never ranked among server-bound cells.  The
-  generator was the limit when its CPU was saturated (``limit == "generator"``) or when locust's
-  rps reached ``CEILING_SHARE`` of the generator's ceiling: locust's rps against the server with
-  the highest wrk peak, i.e. the most locust could send at that step.
+* A cell's limit is read, never decided (``figures``): its locust rps is a lower bound exactly when
+  ``cell.limit == "generator"``, marked "≥", drawn hatched or hollow, and never ranked.
 * Noise is shown, not hidden: a cell measured in several rounds reads "median (min–max, CV)", and a
   cell whose rps varies by more than ``NOISY_CV_PCT`` is flagged noisy.
 """

@@ -18,7 +18,7 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import Protocol
 
-from lab import live, metadata, report, wrk
+from lab import limits, live, metadata, report, wrk
 from lab.aggregate import apply_rounds, noise_floor, round_figures
 from lab.report.figures import capacity
 from lab.config import BenchOptions
@@ -46,6 +46,7 @@ class Server(Protocol):
     host: str
     port: int
     command: list[str]
+    notes: list[str]  # what happened while starting it that did not fail it (a port retried)
     usage: object  # has sample() -> (cpu %, rss MB), like lab.sampler.ProcessTree
 
     def __enter__(self) -> Server: ...
@@ -127,8 +128,10 @@ class CellFiles:
 
 
 def measure_round(cell: Cell, cell_plan: CellPlan, round_no: int, options: BenchOptions, backend: Backend,
-                  run_dir: Path, progress: Progress) -> None:
-    """One round of one cell, from start to stop; a failure becomes the cell's ``error``."""
+                  run_dir: Path, progress: Progress, setting: limits.Setting) -> None:
+    """One round of one cell, from start to stop; a failure becomes the cell's ``error``.
+
+    ``setting`` (the run's CPU sets and calibration) lets ``lab.limits`` decide the cell's limit."""
     files = CellFiles.create(cell, round_no, run_dir)
     try:
         progress.stage("starting the server")
@@ -136,6 +139,8 @@ def measure_round(cell: Cell, cell_plan: CellPlan, round_no: int, options: Bench
                                 run_dir)
         cell.server_command = server.command
         with server:
+            cell.server_command = server.command  # the port may have changed on a retry
+            cell.notes += server.notes
             progress.stage("verifying every route")
             verification = verify(server.host, server.port)
             cell.verification = verification.to_json()
@@ -145,7 +150,7 @@ def measure_round(cell: Cell, cell_plan: CellPlan, round_no: int, options: Bench
             figures = drive_load(cell, server, backend, options, files)
             figures.update(peak(cell, server, options, files, progress))
         cell.repeats.append(figures)
-        apply_rounds(cell)
+        apply_rounds(cell, setting)
         cell.status, cell.error = "ok", None
     except (CellFailed, ProcessError) as exc:
         prefix = f"round {round_no}: " if options.repeat > 1 else ""
@@ -176,7 +181,7 @@ def drive_load(cell: Cell, server: Server, backend: Backend, options: BenchOptio
         argv = locust_argv(server, cell, options, files, expected)
         with Child(argv, options.generator_cpus, files.log("locust"), files.run_dir) as generator:
             generator_usage = Busiest(workers) if workers else ProcessTree(generator.processes)
-            sampler = Sampler(server.usage, generator_usage, options.generator_cpus)
+            sampler = Sampler(server.usage, generator_usage, options.generator_cpus, options.server_cpus)
             sampler.start()
             try:
                 wait_for(generator, "locust", server, options.warmup + options.duration + GENERATOR_GRACE_S)
@@ -260,7 +265,8 @@ def run_rounds(run: Run, plans: list[CellPlan], options: BenchOptions, backend: 
             if not cell.ok and round_no > 1:
                 continue
             progress.cell_started(done, total, cell_label(cell, round_no, options))
-            measure_round(cell, plans[index], round_no, options, backend, run_dir, progress)
+            measure_round(cell, plans[index], round_no, options, backend, run_dir, progress,
+                          limits.Setting.of(run.meta))
             cells[index] = cell
             run.cells = earlier + [cells[i] for i in sorted(cells)]
             run.meta["noise_floor"] = noise_floor(run.cells)

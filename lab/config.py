@@ -11,8 +11,12 @@ import dataclasses
 import ipaddress
 import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 
+import app as lab_app
+from lab.process import PROJECT_ROOT, base_environment
 from loadtests import DEFAULT as DEFAULT_SCENARIOS
 from loadtests import NAMES as KNOWN_SCENARIOS
 
@@ -116,11 +120,12 @@ def live_port(text: str) -> int:
 def loopback(text: str) -> str:
     """Servers run here only on loopback: the lab never sends load anywhere else."""
     try:
-        if ipaddress.ip_address(text).is_loopback:
-            return text
+        address = ipaddress.ip_address(text)
     except ValueError:
-        pass
-    raise ConfigError(f"{text} is not a loopback address (127.0.0.0/8 or ::1)")
+        raise ConfigError(f"{text} is not an IP address") from None
+    if not address.is_loopback:
+        raise ConfigError(f"{text} is not a loopback address (127.0.0.0/8 or ::1)")
+    return text
 
 
 def existing_dir(text: str) -> Path:
@@ -199,6 +204,9 @@ class BenchOptions:
                                     default_factory=list, shown="first half of the CPUs")
     generator_cpus: list[int] = option(None, cpu_list, "CPUs locust is pinned to", "LIST",
                                        default_factory=list, shown="the other CPUs")
+    share_cpus: str = option("off", one_of("on", "off"), "let the server and locust share CPUs (a "
+                             "1-CPU machine); refused otherwise, since a saturated server would then "
+                             "read as a saturated generator: every limit is marked unreliable", "MODE")
     out: Path = option(Path("results"), Path, "folder that receives `<UTC timestamp>/` run folders",
                        "DIR")
     host: str = option("127.0.0.1", loopback, "loopback address servers listen on", "ADDR")
@@ -244,11 +252,44 @@ def options_markdown() -> str:
 
 
 def split_cpus(available: list[int]) -> tuple[list[int], list[int]]:
-    """Server gets the first half of the CPUs, the generator the rest (both share a lone CPU)."""
+    """Server gets the first half of the CPUs, the generator the rest (both share a lone CPU, which
+    ``check_cpus`` refuses unless ``--share-cpus on``)."""
     if len(available) < 2:
         return available, available
     half = len(available) // 2
     return available[:half], available[half:]
+
+
+def check_cpus(server_cpus: list[int], generator_cpus: list[int], share: str) -> None:
+    """Refuse overlapping CPU sets unless sharing was asked for: on a shared CPU the server's work
+    shows as the generator's CPUs being busy, and the limit could not be told apart."""
+    shared = sorted(set(server_cpus) & set(generator_cpus))
+    if shared and share == "off":
+        raise ConfigError(f"--server-cpus {','.join(map(str, server_cpus))} and --generator-cpus "
+                          f"{','.join(map(str, generator_cpus))} share CPU {','.join(map(str, shared))}: "
+                          "pass --share-cpus on to measure anyway (limits then marked unreliable)")
+
+
+#: Seconds the import of an ``--app`` target may take in its own process before it is refused.
+APP_IMPORT_TIMEOUT_S = 60.0
+#: Imports the target as the servers will (``servers.load_app``) and checks it is callable.
+APP_CHECK = "import sys; from servers import load_app; assert callable(load_app(sys.argv[1])), 'not callable'"
+
+
+def check_app(flavour: str) -> None:
+    """Import the WSGI target in a separate Python process with a server's environment, before
+    anything starts.  Not in this process: an app may monkey-patch (gevent), start threads or change the
+    process state the orchestrator relies on.  The last line of the error is the reason."""
+    target = lab_app.FLAVOURS.get(flavour, flavour)
+    try:
+        result = subprocess.run([sys.executable, "-c", APP_CHECK, target], capture_output=True, text=True,
+                                cwd=PROJECT_ROOT, env=base_environment(), timeout=APP_IMPORT_TIMEOUT_S,
+                                stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise ConfigError(f"--app {flavour}: importing {target} took over {APP_IMPORT_TIMEOUT_S:g} s") from None
+    if result.returncode != 0:
+        lines = result.stderr.strip().splitlines() or [f"exit code {result.returncode}"]
+        raise ConfigError(f"--app {flavour}: {target} cannot be served: {lines[-1]}")
 
 
 def check_bounds(options: BenchOptions) -> None:
@@ -284,6 +325,8 @@ def resolve(options: BenchOptions, known_servers: list[str], default_servers: li
     missing = sorted(set(generator_cpus + (server_cpus if options.mode == "local" else [])) - set(available))
     if missing:
         raise ConfigError(f"CPU {missing} not available to this process (have {available})")
+    if options.mode == "local":
+        check_cpus(server_cpus, generator_cpus, options.share_cpus)
     if options.rate and options.locust_workers:
         raise ConfigError("--rate drives users from one locust process; it cannot be combined with "
                           "--locust-workers")
@@ -291,6 +334,7 @@ def resolve(options: BenchOptions, known_servers: list[str], default_servers: li
     if options.mode == "containers" and (len(workers) > 1 or len(options.threads) > 1):
         raise ConfigError("--workers and --threads sweeps need local servers: a container's command "
                           "fixes them")
+    check_app(options.app)
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**32)
     return dataclasses.replace(options, servers=servers, server_cpus=server_cpus,
                                generator_cpus=generator_cpus, workers=workers, seed=seed)

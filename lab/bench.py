@@ -153,8 +153,18 @@ def measure_round(cell: Cell, cell_plan: CellPlan, round_no: int, options: Bench
         apply_rounds(cell, setting)
         cell.status, cell.error = "ok", None
     except (CellFailed, ProcessError) as exc:
-        prefix = f"round {round_no}: " if options.repeat > 1 else ""
-        cell.status, cell.error = "failed", prefix + str(exc)
+        record_failure(cell, round_no, options, str(exc))
+
+
+def record_failure(cell: Cell, round_no: int, options: BenchOptions, reason: str) -> None:
+    """A cell never measured fails with the reason; a later round's failure (a server killed, a
+    port lost) is kept in ``failed_rounds`` and the cell keeps the medians of its measured rounds,
+    so one bad round neither hides the others nor ends the cell's later rounds."""
+    if cell.repeats:
+        cell.failed_rounds.append({"round": round_no, "reason": reason})
+        return
+    prefix = f"round {round_no}: " if options.repeat > 1 else ""
+    cell.status, cell.error = "failed", prefix + reason
 
 
 def locust_argv(server: Server, cell: Cell, options: BenchOptions, files: CellFiles, workers: int) -> list[str]:
@@ -251,8 +261,9 @@ def run_rounds(run: Run, plans: list[CellPlan], options: BenchOptions, backend: 
                progress: Progress) -> None:
     """``--repeat`` rounds of the matrix; a cell joins ``run.cells`` once its first round is done.
 
-    ``run.cells`` keeps the plan's order whatever order the rounds ran in.  A cell that failed is
-    not measured again in later rounds: it stays failed with its reason.
+    ``run.cells`` keeps the plan's order whatever order the rounds ran in.  A cell that was never
+    measured is not tried again in later rounds: it stays failed with its reason.  A cell measured
+    once goes on in every round; a round that fails then is kept with its reason (``record_failure``).
     """
     plans = with_aa_twin(plans, options)
     earlier = list(run.cells)  # cells of an earlier step (the matrix, before the common-rate step)

@@ -2,7 +2,7 @@
 
 Bad options raise ``UsageError`` and an unusable run folder ``ResultsError``; ``main`` turns either
 into one line and exit code 2.
-Exit codes: 0 every cell ok, 1 some cell failed, 2 bad options, 130 interrupted (Ctrl-C/SIGTERM).
+Exit codes: 0 every cell and round ok, 1 some cell or round failed, 2 bad options, 130 interrupted (Ctrl-C/SIGTERM).
 """
 
 from __future__ import annotations
@@ -128,7 +128,8 @@ def cmd_measure(args: argparse.Namespace) -> int:
     if run.cells:
         progress.console.print(summary_table(run))
     progress.console.print(f"reports: {run_dir / 'report.html'} and {run_dir / 'report.md'}")
-    return EXIT_OK if all(cell.ok for cell in run.cells) else EXIT_FAILED_CELLS
+    clean = all(cell.ok and not cell.failed_rounds for cell in run.cells)
+    return EXIT_OK if clean else EXIT_FAILED_CELLS
 
 
 def cmd_report(args: argparse.Namespace) -> int:

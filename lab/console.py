@@ -29,6 +29,7 @@ class TerminalProgress:
         self.total = 0
         self.label = ""
         self.status = None
+        self.failed_rounds_seen: dict[int, int] = {}  # id(cell) -> its failed rounds already printed
 
     def remaining(self, total: int, done: int) -> float:
         elapsed = time.monotonic() - self.started
@@ -50,7 +51,11 @@ class TerminalProgress:
 
     def cell_finished(self, cell: Cell) -> None:
         took = time.monotonic() - self.cell_started_at
-        if cell.ok:
+        failed_before = self.failed_rounds_seen.get(id(cell), 0)
+        self.failed_rounds_seen[id(cell)] = len(cell.failed_rounds)
+        if len(cell.failed_rounds) > failed_before:  # this round failed; earlier rounds stand
+            outcome = f"[red]round failed[/]: {cell.failed_rounds[-1]['reason'][:300]}"
+        elif cell.ok:
             latest = cell.repeats[-1]
             peak = f", wrk {latest['wrk_rps']:,.0f} rps" if latest.get("wrk_rps") else ""
             p99 = (latest["latency_ms"] or {}).get("p99")

@@ -51,6 +51,8 @@ class Cell:
     ``latency_ms`` is measured from each request's intended start (coordinated omission).
     ``limit`` and ``limit_reason`` say what capped the throughput (``lab.limits``); ``notes`` keep
     what happened on the way that did not fail the cell (e.g. a port taken, and the retry).
+    A round that fails after the cell was measured once is kept in ``failed_rounds`` with its
+    reason; the cell's figures are then the medians of the rounds that were measured.
     """
 
     server: str
@@ -90,6 +92,7 @@ class Cell:
     limit: str | None = None
     limit_reason: str | None = None
     notes: list[str] = dataclasses.field(default_factory=list)
+    failed_rounds: list[dict] = dataclasses.field(default_factory=list)  # {"round", "reason"} after a first success
     wrk_rps: float | None = None
     wrk_latency_ms: dict[str, float] | None = None
     wrk_errors: int | None = None

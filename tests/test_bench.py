@@ -331,3 +331,20 @@ def test_a_worker_answered_only_when_an_http_reply_came_back(reply, answered):
         server_side.sendall(reply)
         server_side.shutdown(socket.SHUT_WR)  # the reply, then the end of it, as a server closing
         assert local.answers(ours) is answered
+
+
+@pytest.mark.slow
+def test_a_round_that_fails_after_a_measured_one_is_recorded_and_the_cell_keeps_its_rounds(lab, tmp_path):
+    """Round 1 measures the cell and its A/A twin (two starts); every later start fails to import."""
+    result = lab("bench", *MATRIX_ONLY, "--wrk", "off", "--duration", "1", "--warmup", "0.5", "--users", "2",
+                 "--repeat", "2", "--servers", "waitress", "--scenarios", "plaintext",
+                 "--app", "tests.fixtureapps.fails_from_third_start:application", "--out", str(tmp_path))
+    assert result.returncode == 1, result.stderr  # a failed round is a failure of the run
+    cells = results_of(tmp_path)["cells"]
+    assert len(cells) == 2  # the cell and its A/A twin
+    for cell in cells:
+        assert cell["status"] == "ok" and cell["error"] is None
+        assert len(cell["repeats"]) == 1 and cell["rps"] > 0
+        (failed,) = cell["failed_rounds"]
+        assert failed["round"] == 2 and "third start" in failed["reason"]
+    assert "round failed" in result.stderr

@@ -22,6 +22,7 @@ MARKS = {
     "°": "load-bound: neither side was saturated (the closed loop or the server's serial design set the rate)",
     "~": "noisy: varied by more than 5 % over its rounds",
     "!": "some requests failed",
+    "†": "a round failed (its reason is in results.json, failed_rounds); the figures are the other rounds' medians",
     "↓": "the offered common rate was not carried",
     "×": "failed: no figure",
 }

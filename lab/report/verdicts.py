@@ -471,7 +471,8 @@ def capacity_cell_text(cell: Cell | None, capacity: figures.Capacity | None) -> 
     if cell is not None and not cell.ok:
         return "× failed"
     marks = [m for m, on in (("~", cell is not None and rows.noisy(cell)),
-                             ("!", cell is not None and bool(cell.failures))) if on]
+                             ("!", cell is not None and bool(cell.failures)),
+                             ("†", cell is not None and bool(cell.failed_rounds))) if on]
     return marked(format_capacity(capacity), marks)
 
 

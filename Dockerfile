@@ -6,7 +6,8 @@
 #                    server containers; also the image of the locust-worker service.
 #
 # Works with the legacy builder (Docker 20.10, no BuildKit): no RUN --mount, no heredocs. The legacy
-# builder builds every stage above the target, so the server's stages come first.
+# builder builds every stage above the target: the two venvs come first (scripts/images-offline.sh
+# can build them alone), then the code, then the server image, then the runner image.
 #
 #   Online (public base image, wheels built from PyPI inside the build stage):
 #     docker build --target server -t wsgi-lab-server:latest .
@@ -74,6 +75,14 @@ RUN set -eux; \
     /opt/venv/bin/python -c "import bjoern, gunicorn, gevent, waitress, flask"
 
 # --------------------------------------------------------------------------------------------
+FROM build AS runner-venv
+LABEL io.wsgi-lab.stage="build"
+RUN set -eux; \
+    /opt/venv/bin/pip install --no-index --find-links=/wheels -r /req/requirements/runner.txt $(cat /req/pip-args); \
+    /opt/venv/bin/pip freeze --all --exclude pip --exclude setuptools >/opt/venv/packages.txt; \
+    /opt/venv/bin/python -c "import bjoern, gunicorn, waitress, locust, flask, psutil, hdrh, matplotlib, docker"
+
+# --------------------------------------------------------------------------------------------
 # The project's code, kept apart from the venvs so that editing code never touches the dependency
 # layers. /out/server: what a server container imports; /out/runner: the whole lab. A missing
 # folder is only a note. One "COPY ." measured as fast as one COPY per folder here.
@@ -127,14 +136,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/plaintext' % os.environ.get('LAB_PORT', '8000'), timeout=2).read()"]
 CMD ["python", "-m", "servers", "--help"]
-
-# --------------------------------------------------------------------------------------------
-FROM build AS runner-venv
-LABEL io.wsgi-lab.stage="build"
-RUN set -eux; \
-    /opt/venv/bin/pip install --no-index --find-links=/wheels -r /req/requirements/runner.txt $(cat /req/pip-args); \
-    /opt/venv/bin/pip freeze --all --exclude pip --exclude setuptools >/opt/venv/packages.txt; \
-    /opt/venv/bin/python -c "import bjoern, gunicorn, waitress, locust, flask, psutil, hdrh, matplotlib, docker"
 
 # --------------------------------------------------------------------------------------------
 FROM runtime AS runner

@@ -16,6 +16,7 @@
 #   DEBIAN_MIRROR  mirror for debootstrap         (default: read from the host's apt sources)
 #   LAB_REBUILD_BASE=1    rebuild the base image even if it exists
 #   LAB_REFRESH_WHEELS=1  run pip wheel even if wheels/ already satisfies the requirements
+#   LAB_VENVS_ONLY=1      build the two venv stages only (the reproducibility test)
 #   PYTHON         host interpreter for the wheelhouse (default python3; must be 3.11)
 # Extra arguments are passed to docker build, e.g. --network=none or --no-cache.
 #
@@ -190,9 +191,10 @@ PY
 echo "wheelhouse: $(( $(now) - t0 )) s, $(ls wheels/*.whl | wc -l) wheels, $(du -sh wheels | cut -f1)" >&2
 
 # ---------------------------------------------------------------- 3. images
-# Each target's venv stage is built and tagged first ($LAB_CACHE_IMAGE:server-venv, :runner-venv)
-# so that it is not "dangling": that keeps its layers as build cache for the next run while the
-# prune below removes only superseded stages/images. The target's own build then reuses them.
+# The venv stages are built and tagged first ($LAB_CACHE_IMAGE:server-venv, :runner-venv) so that
+# they are not "dangling": that keeps their layers as build cache for the next run while the prune
+# below removes only superseded stages/images. The images' own builds then reuse them.
+# LAB_VENVS_ONLY=1 stops after the venvs (each keeps its pip freeze in /opt/venv/packages.txt).
 # Extra arguments go to every docker build (e.g. --network=none, --no-cache).
 BUILD_ARGS=(--force-rm
     --build-arg BASE_IMAGE="$LAB_BASE"
@@ -202,12 +204,15 @@ build_target() {  # build_target TARGET TAG [docker build args]
     shift 2
     log "docker build --target $target -> $tag (base $LAB_BASE, host wheels only)"
     t0=$(now)
-    docker build "${BUILD_ARGS[@]}" --target "$target-venv" -t "$LAB_CACHE_IMAGE:$target-venv" "$@" .
     docker build "${BUILD_ARGS[@]}" --target "$target" -t "$tag" "$@" .
     echo "docker build $target: $(( $(now) - t0 )) s" >&2
 }
-build_target server "$LAB_SERVER_IMAGE" "$@"
-build_target runner "$LAB_RUNNER_IMAGE" "$@"
+build_target server-venv "$LAB_CACHE_IMAGE:server-venv" "$@"
+build_target runner-venv "$LAB_CACHE_IMAGE:runner-venv" "$@"
+if [ "${LAB_VENVS_ONLY:-0}" != "1" ]; then
+    build_target server "$LAB_SERVER_IMAGE" "$@"
+    build_target runner "$LAB_RUNNER_IMAGE" "$@"
+fi
 
 # ---------------------------------------------------------------- 4. clean up
 # The legacy builder leaves each build stage as an untagged image, and a rebuilt image leaves the
@@ -221,6 +226,10 @@ if [ -n "$OLD_BASE_ID" ] && docker image inspect "$OLD_BASE_ID" >/dev/null 2>&1;
         || echo "note: previous $LAB_BASE ($OLD_BASE_ID) still in use, left in place" >&2
 fi
 
+if [ "${LAB_VENVS_ONLY:-0}" = "1" ]; then
+    log "done: $LAB_CACHE_IMAGE:server-venv and :runner-venv (LAB_VENVS_ONLY=1: no images)"
+    exit 0
+fi
 docker run --rm "$LAB_SERVER_IMAGE" python -c 'import bjoern, gunicorn, waitress, flask; print("server image ok")'
 docker run --rm "$LAB_RUNNER_IMAGE" python -c 'import locust, matplotlib, docker; print("runner image ok")'
 size() { docker image inspect -f '{{.Size}}' "$1" | awk '{ printf "%.0f MB", $1 / 1e6 }'; }

@@ -106,7 +106,8 @@ def test_an_interrupt_keeps_finished_cells_and_leaves_no_process(tmp_path, signu
         pytest.fail("no cell finished in time")
     run_dir = (tmp_path / "latest").resolve()
     try:
-        wait_for(lambda: under_load(run_dir, "lab.locust_child"), 60, "the second cell's load")
+        wait_for(lambda: under_load(run_dir, "lab.locust_child"), 60, "a later cell's load")
+        finished = [(c["server"], c["scenario"], "ok") for c in results_of(tmp_path)["cells"]]
         bench.send_signal(signum)
         output, _ = bench.communicate(timeout=60)
     finally:
@@ -115,7 +116,9 @@ def test_an_interrupt_keeps_finished_cells_and_leaves_no_process(tmp_path, signu
     assert bench.returncode == 130, output
     doc = results_of(tmp_path)
     assert doc["meta"]["status"] == "interrupted"
-    assert [(c["server"], c["scenario"], c["status"]) for c in doc["cells"]] == [("gunicorn", "plaintext", "ok")]
+    # the cells finished before the signal are kept, the one under load when it came is not
+    assert [(c["server"], c["scenario"], c["status"]) for c in doc["cells"]] == finished
+    assert 1 <= len(finished) < 4
     assert leftovers(run_dir) == []
     assert "interrupted" in (run_dir / "report.md").read_text().lower()
     assert os.path.exists(run_dir / "report.html")

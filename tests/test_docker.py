@@ -230,15 +230,18 @@ class Watcher:
         self.health: dict[str, set] = {}
 
     def poll(self) -> None:
+        """Health is sampled while a cell runs: Docker marks a container "unhealthy" as it stops,
+        and the runner stops the idle servers once the last cell is done."""
         code, body = fetch(f"{self.live}/status.json")
         if code == 200:
             self.statuses.append(json.loads(body))
             self.index = self.index or fetch(f"{self.live}/")[1]
+            if self.statuses[-1]["now"].startswith("["):
+                for name, state in health_states(self.project).items():
+                    self.health.setdefault(name, set()).add(state)
         if not self.locust_answered and fetch(f"{self.locust}/")[0] == 200:
             self.locust_answered = True
             self.stop_refused = fetch(f"{self.locust}/stop", method="POST")[0] == 403
-        for name, state in health_states(self.project).items():
-            self.health.setdefault(name, set()).add(state)
 
 
 @needs_engine

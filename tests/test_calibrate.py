@@ -21,8 +21,11 @@ def test_calibrate_measures_both_clients_side_by_side_and_stores_the_file(tmp_pa
     for client in ("lean", "fasthttp"):
         plaintext, io = document["measured"][client]["plaintext"], document["measured"][client]["io"]
         assert plaintext["rps"] > 0 and plaintext["failures"] == 0
-        # bjoern answers wrk many times faster than either locust client: the generator is the limit.
-        assert plaintext["ceiling"] is True and document["ceilings"][client]["plaintext"] == plaintext["rps"]
+        # A rate is the generator's ceiling exactly when wrk got SERVER_ROOM times more from the same
+        # server right after (on a quiet machine it does for plaintext: bjoern outruns both clients).
+        room = plaintext["wrk_rps"] >= calibrate.SERVER_ROOM * plaintext["rps"]
+        assert plaintext["ceiling"] is room
+        assert document["ceilings"][client].get("plaintext") == (plaintext["rps"] if room else None)
         # bjoern serves io one request at a time, sleeping: that rate is bjoern's, never a ceiling.
         assert io["ceiling"] is False and "bjoern was the limit" in io["note"] and io["wrk_rps"] > 0
         assert "io" not in document["ceilings"][client]

@@ -44,7 +44,7 @@ bench: setup ## run the benchmark on local processes; pass options as BENCH_ARGS
 
 REFERENCE_SCENARIOS ?= plaintext,json,home,signin,mixed,io,cpu,large,upload
 reference: setup ## a full default run plus the workload scenarios into results/reference/ (results.json, report.md, SVG charts), then README's quote
-	$(BIN)/python -m lab bench --scenarios $(REFERENCE_SCENARIOS) --out results/reference-runs $(BENCH_ARGS)
+	$(BIN)/python -m lab bench --scenarios $(REFERENCE_SCENARIOS) --compare-scenarios all --out results/reference-runs $(BENCH_ARGS)
 	rm -rf results/reference && mkdir -p results/reference
 	cp results/reference-runs/latest/results.json results/reference/
 	$(BIN)/python -m lab report results/reference

@@ -313,6 +313,22 @@ def common_rate(options: BenchOptions, cells: list[Cell], scenario: str) -> dict
                                    f"({source})"}
 
 
+#: The scenarios ``--compare-scenarios auto`` picks when the bench runs them: the cheapest route and
+#: the blend of all four default routes.  Every scenario would add a third to the default bench.
+COMMON_RATE_AUTO = ("plaintext", "mixed")
+
+
+def common_rate_scenarios(options: BenchOptions) -> list[str]:
+    """The bench's scenarios that get the common-rate step (``--compare-scenarios``)."""
+    wanted = options.compare_scenarios
+    if wanted == ["all"]:
+        return list(options.scenarios)
+    if wanted == ["auto"]:
+        picked = [name for name in options.scenarios if name in COMMON_RATE_AUTO]
+        return picked or list(options.scenarios)
+    return [name for name in options.scenarios if name in wanted]
+
+
 def common_rate_plans(options: BenchOptions, configs: dict[str, ServerConfig], rates: dict) -> list[CellPlan]:
     """One cell per configuration and scenario at its common rate, with the top users step."""
     users = max(options.users)
@@ -325,7 +341,7 @@ def run_common_rate(run: Run, options: BenchOptions, configs: dict[str, ServerCo
                     run_dir: Path, progress: Progress) -> None:
     """The common-rate step: every configuration at one offered rate per scenario that all could carry,
     so latency is compared at the same load (``meta.common_rate`` says how each rate was chosen)."""
-    rates = {scenario: found for scenario in options.scenarios
+    rates = {scenario: found for scenario in common_rate_scenarios(options)
              if (found := common_rate(options, run.cells, scenario))}
     if not rates:
         return

@@ -171,17 +171,21 @@ class BenchOptions:
                                "(4 s, latency from each request's intended start), the latency the verdict "
                                "compares; `auto` = 50 % of the slowest configuration's capacity in this run, "
                                "`off` = no step", "RPS")
+    compare_scenarios: list[str] = option(
+        None, csv_list, "scenarios that get the common-rate step: `auto` = `plaintext` and `mixed` when the "
+        "bench runs them (the cheapest route and the blend of all four; this keeps the default bench within "
+        "5 minutes), else every scenario of the bench; `all`; or a list", "X,Y", default_factory=lambda: ["auto"])
     repeat: int = option(1, positive_int, "rounds of the whole matrix, each in a freshly shuffled order, "
                          "plus an A/A twin of the first cell for the noise floor; figures are medians "
                          "with min-max and CV", "N")
     seed: int | None = option(None, int, "seed of the shuffled round order (recorded in the results)",
                               "N", shown="random")
-    duration: float = option(8.0, non_negative_float, "measured seconds per cell", "SECONDS")
-    warmup: float = option(2.0, non_negative_float, "seconds of load before measuring, not counted",
+    duration: float = option(5.0, non_negative_float, "measured seconds per cell", "SECONDS")
+    warmup: float = option(1.0, non_negative_float, "seconds of load before measuring, not counted",
                            "SECONDS")
     wrk: str = option("auto", one_of("auto", "off"), "peak rps with wrk after locust, on every scenario, at "
                       "the same concurrency, every answer checked (`auto`: where wrk is installed; `off`)", "MODE")
-    wrk_duration: float = option(3.0, non_negative_float, "measured seconds of each wrk run", "SECONDS")
+    wrk_duration: float = option(2.0, non_negative_float, "measured seconds of each wrk run", "SECONDS")
     calibration: str = option("auto", calibration_source, "the generator's calibrated ceiling per scenario "
                               "(`python -m lab calibrate`), stored in the run's meta: `auto` = `OUT/calibration.json` "
                               "if measured in the last 24 h on these generator CPUs for this client and these "
@@ -315,6 +319,9 @@ def resolve(options: BenchOptions, known_servers: list[str], default_servers: li
     bad = [name for name in options.scenarios if name not in known_scenarios]
     if bad:
         raise ConfigError(f"unknown scenario {', '.join(bad)} (known: {', '.join(known_scenarios)})")
+    bad = [name for name in options.compare_scenarios if name not in [*known_scenarios, "auto", "all"]]
+    if bad:
+        raise ConfigError(f"--compare-scenarios: unknown scenario {', '.join(bad)}")
     check_bounds(options)
     available = sorted(os.sched_getaffinity(0))
     server_default, generator_default = split_cpus(available)

@@ -59,3 +59,11 @@ def test_bench_measures_the_common_rate_step_and_the_verdict_quotes_it(lab, tmp_
     assert f"p99 at {plan['rate']:,.0f} rps" in md
     verdict = md.split("**Verdict.**", 1)[1].split("\n", 1)[0]
     assert f"p99 at {plan['rate']:,.0f} rps: " in verdict
+
+
+def test_auto_gives_the_step_to_plaintext_and_mixed_when_the_bench_has_them_else_to_every_scenario():
+    default = BenchOptions()  # the default bench: plaintext, json, home, signin, mixed
+    assert bench.common_rate_scenarios(default) == ["plaintext", "mixed"]
+    assert bench.common_rate_scenarios(BenchOptions(scenarios=["io", "cpu"])) == ["io", "cpu"]
+    assert bench.common_rate_scenarios(BenchOptions(compare_scenarios=["all"])) == default.scenarios
+    assert bench.common_rate_scenarios(BenchOptions(scenarios=["json", "io"], compare_scenarios=["io"])) == ["io"]

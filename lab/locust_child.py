@@ -10,6 +10,8 @@ JSON summary.  Driven through locust's library API (Environment, runner, events)
 The measured window is a ``Window``: it counts the requests that complete while it is open, and
 records each response time, in microseconds, into an HDR histogram (locust's own percentiles are
 rounded to whole milliseconds).  It opens after the warm-up and closes after ``--duration``.
+It also counts ``silent_close_retries``: requests the lean client sent a second time because the
+server closed a kept-alive connection without answering (uWSGI's ``--http-socket`` does).
 
 With ``--rate R`` every request (not every task: sign-in sends two) has an intended start on a
 fixed schedule, R requests/s in total (``loadtests.pacing``), and its latency is counted from that
@@ -40,6 +42,7 @@ from locust.env import Environment
 from locust.stats import StatsCSV, StatsError
 
 from lab.latency import PERCENTILES, new_histogram, record_ms, summarize
+from loadtests.lean import SILENT_CLOSE_RETRY
 from loadtests.scenarios import CLIENTS, SCENARIOS, paced
 
 MASTER_PORT = 5557
@@ -73,7 +76,7 @@ class Window:
         self.histogram = new_histogram()
         self.counting = False
         self.opened = self.closed = self.first_done = self.last_done = None
-        self.requests = self.failures = 0
+        self.requests = self.failures = self.silent_close_retries = 0
         self.failure_kinds: dict[str, int] = {}
 
     def open(self) -> None:
@@ -89,7 +92,10 @@ class Window:
         self.requests += 1
         self.last_done = time.time()
         self.first_done = self.first_done or self.last_done
-        record_ms(self.histogram, response_time + ((context or {}).get("lateness_ms") or 0.0))
+        context = context or {}
+        record_ms(self.histogram, response_time + (context.get("lateness_ms") or 0.0))
+        if SILENT_CLOSE_RETRY in context:
+            self.silent_close_retries += 1
         if exception:
             self.failures += 1
             kind = f"{request_type} {name}: {StatsError.parse_error(exception)}"
@@ -98,6 +104,7 @@ class Window:
     def figures(self) -> dict:
         """What a worker sends its master (the histogram base64-encoded, as HdrHistogram does)."""
         return {"requests": self.requests, "failures": self.failures, "failure_kinds": self.failure_kinds,
+                "silent_close_retries": self.silent_close_retries,
                 "opened": self.opened, "closed": self.closed, "first_done": self.first_done,
                 "last_done": self.last_done, "histogram": self.histogram.encode()}
 
@@ -111,7 +118,8 @@ def merged(windows: list[dict]) -> dict:
         for kind, count in window["failure_kinds"].items():
             kinds[kind] = kinds.get(kind, 0) + count
     return {"requests": sum(w["requests"] for w in windows), "failures": sum(w["failures"] for w in windows),
-            "failure_kinds": kinds, "latency_ms": summarize(histogram)}
+            "failure_kinds": kinds, "silent_close_retries": sum(w["silent_close_retries"] for w in windows),
+            "latency_ms": summarize(histogram)}
 
 
 def locust_latency_ms(env: Environment) -> dict[str, float] | None:

@@ -8,6 +8,12 @@ measured itself.  This client does the least a correct HTTP/1.1 client must do:
 * one connection per user, kept alive; it reconnects when the server closes, as gunicorn's sync
   worker does (``Connection: close``) and wsgiref does (HTTP/1.0), so every server is measured
   with the connection behaviour it chose;
+* a request sent on a kept-alive connection that the server then closes without a byte of answer
+  (uWSGI's ``--http-socket`` answers HTTP/1.1 without ``Connection: close`` and closes) is sent
+  once more on a new connection if its method is idempotent, as RFC 9112 §9.3.1 and RFC 9110
+  §9.2.2 allow and as urllib3 and http.client do; its response time includes the failed attempt
+  and its ``request`` event's context carries ``SILENT_CLOSE_RETRY``.  A POST, or a new connection
+  closed before an answer, stays a failure;
 * answers are parsed by llhttp (``httptools``, the parser uvicorn uses), which enforces the framing:
   a body shorter than its Content-Length, or bytes beyond it, or two different Content-Lengths are
   errors, not successes.  The app always sends a Content-Length, so an answer without one fails.
@@ -30,10 +36,24 @@ import httptools
 RECV_BYTES = 256 * 1024
 #: The same patience as locust's FastHttpUser (its connection and network timeouts).
 TIMEOUT_S = 60.0
+#: RFC 9110 §9.2.2: the methods a client may send again after a connection closed before an answer.
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+#: The context key marking a request sent twice because a kept-alive connection closed silently.
+SILENT_CLOSE_RETRY = "silent_close_retry"
+CLOSED_EARLY = "the server closed the connection before a whole answer"
 
 
 class AnswerError(Exception):
     """An answer that is not the app's: wrong status, missing Content-Length, wrong body."""
+
+
+class NoAnswer(Exception):
+    """The connection ended (end of stream or reset) before any byte of the answer; ``error`` is
+    what the request fails with unless it may be sent again."""
+
+    def __init__(self, error: OSError):
+        super().__init__(error)
+        self.error = error
 
 
 def request_bytes(method: str, path: str, host: str, headers: dict[str, str], body: bytes = b"") -> bytes:
@@ -118,6 +138,7 @@ class Connection:
         self.deadline: float | None = None  # of the exchange in progress
         self.expired = False
         self.opened = 0  # connections opened so far: one per user with keep-alive
+        self.retried = False  # whether the last exchange was sent twice (see ``exchange``)
         WATCHDOG.watch(self)
 
     def open(self) -> None:
@@ -138,18 +159,25 @@ class Connection:
         self.expired = True
         self.close()
 
-    def exchange(self, raw: bytes) -> tuple[int, bytes, int | None]:
+    def exchange(self, raw: bytes, idempotent: bool = False) -> tuple[int, bytes, int | None]:
         """Send one request, read its whole answer: (status, body, Content-Length or None).
 
-        Any error (reset, timeout, malformed answer) closes the connection and propagates.
+        An open socket here has carried a whole exchange and was kept alive: if it ends before any
+        byte of the answer, an idempotent request is sent once more on a new connection
+        (``retried``).  Any other error (reset, timeout, malformed answer) closes the connection
+        and propagates.
         """
         self.deadline, self.expired = time.monotonic() + self.timeout, False
+        may_retry, self.retried = idempotent and self.sock is not None, False
         try:
-            if self.sock is None:
-                self.open()
-            self.reply.reset()
-            self.sock.sendall(raw)
-            self.read_answer()
+            try:
+                self.attempt(raw)
+            except NoAnswer as silent:
+                if not may_retry or self.expired:
+                    raise silent.error from None
+                self.close()
+                self.retried = True
+                self.attempt_again(raw)
         except OSError:
             self.close()
             if self.expired:
@@ -165,16 +193,40 @@ class Connection:
             self.close()
         return status, b"".join(reply.parts), reply.length
 
-    def read_answer(self) -> None:
-        """Feed the parser until the answer is complete; an answer without Content-Length (and not
-        chunked) ends when the server closes, as HTTP/1.0 allows."""
+    def attempt(self, raw: bytes) -> None:
+        """Send the request and read the answer; ``NoAnswer`` if the connection ends before its
+        first byte (the first read is apart from the rest only to tell that, at no extra cost)."""
+        if self.sock is None:
+            self.open()
+        self.reply.reset()
+        try:
+            self.sock.sendall(raw)
+            size = self.sock.recv_into(self.buffer)
+        except ConnectionError as error:
+            raise NoAnswer(error) from error
+        if not size:
+            raise NoAnswer(ConnectionResetError(CLOSED_EARLY))
+        self.read_answer(size)
+
+    def attempt_again(self, raw: bytes) -> None:
+        """The one retry, on a new connection: ending before an answer is now a failure."""
+        try:
+            self.attempt(raw)
+        except NoAnswer as silent:
+            raise silent.error from None
+
+    def read_answer(self, size: int) -> None:
+        """Feed the parser the ``size`` bytes already read, then until the answer is complete; an
+        answer without Content-Length (and not chunked) ends when the server closes, as HTTP/1.0
+        allows."""
         reply, recv_into, feed, buffer = self.reply, self.sock.recv_into, self.parser.feed_data, self.buffer
+        feed(buffer[:size])
         while not reply.done:
             size = recv_into(buffer)
             if not size:
                 if reply.headers_done and reply.length is None:
                     return
-                raise ConnectionResetError("the server closed the connection before a whole answer")
+                raise ConnectionResetError(CLOSED_EARLY)
             feed(buffer[:size])
 
 
@@ -199,18 +251,22 @@ class LeanSession:
         self.raw: dict = {}
 
     def send(self, step, context: dict) -> None:
-        """One request of ``step``, timed from before the connect (if any) to the last byte."""
-        raw = self.raw.get(step)
-        if raw is None:
-            raw = self.raw[step] = request_bytes(step.method, step.path, self.host_header, step.headers, step.data)
+        """One request of ``step``, timed from before the connect (if any) to the last byte, a
+        failed first attempt included when it was sent twice (what the user waited)."""
+        prepared = self.raw.get(step)
+        if prepared is None:
+            prepared = self.raw[step] = (request_bytes(step.method, step.path, self.host_header, step.headers,
+                                                       step.data), step.method in IDEMPOTENT)
         started = time.perf_counter()
         start_time = time.time()
         body, error = b"", None
         try:
-            status, body, length = self.connection.exchange(raw)
+            status, body, length = self.connection.exchange(*prepared)
             check(step, status, body, length)
         except (OSError, httptools.HttpParserError, AnswerError) as exc:
             error = exc
+        if self.connection.retried:
+            context = {**context, SILENT_CLOSE_RETRY: True}
         self.events.request.fire(request_type=step.method, name=step.path,
                                  response_time=(time.perf_counter() - started) * 1000,
                                  response_length=len(body), exception=error, context=context,

@@ -29,13 +29,23 @@ DRIVER = textwrap.dedent("""
     from locust.env import Environment
     from gevent.server import StreamServer
     from loadtests import catalog
-    from loadtests.lean import LeanSession
+    from loadtests.lean import SILENT_CLOSE_RETRY, LeanSession
 
     url, scenario, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
     kind = url
-    if kind in ("closed", "silent"):  # a raw server that reads the request, then closes or never answers
-        def handle(sock, address):
-            sock.recv(65536)
+    steps = {step.path: step for flow in catalog.SCENARIOS[scenario] for step in flow.steps}
+    # the app's answer to one request, in HTTP/1.1 without Connection: close; then, once the client
+    # has sent its next request on the connection, a close with no answer (a FIN: all was read)
+    def answer_once(sock):
+        step = steps[sock.recv(65536).split(b" ")[1].decode()]
+        sock.sendall(b"HTTP/1.1 %%d OK\\r\\nContent-Length: %%d\\r\\n\\r\\n" %% (step.status, len(step.body)) + step.body)
+        sock.recv(65536)
+    if kind in ("closed", "silent", "once"):  # a raw server that reads the request, then closes,
+        def handle(sock, address):           # never answers, or answers once then closes
+            if kind == "once":
+                answer_once(sock)
+            else:
+                sock.recv(65536)
             if kind == "silent":
                 gevent.sleep(30)
             sock.close()
@@ -43,8 +53,9 @@ DRIVER = textwrap.dedent("""
         server.start()
         url = f"http://127.0.0.1:{server.server_port}"
     env = Environment()
-    seen = {"ok": 0, "failures": {}}
-    def record(name, exception=None, **_):
+    seen = {"ok": 0, "failures": {}, "retries": 0}
+    def record(name, exception=None, context=None, **_):
+        seen["retries"] += SILENT_CLOSE_RETRY in context
         if exception is None:
             seen["ok"] += 1
         else:
@@ -94,7 +105,7 @@ def serve(tmp_path):
 ])
 def test_every_answer_counts_once_and_closing_servers_are_reconnected(serve, name, connections):
     seen = drive(serve(name))
-    assert seen == {"ok": SESSIONS * FLOWS * 2, "failures": {}, "opened": connections}
+    assert seen == {"ok": SESSIONS * FLOWS * 2, "failures": {}, "opened": connections, "retries": 0}
 
 
 def test_a_wrong_body_is_a_failure_with_its_reason(serve):
@@ -112,6 +123,31 @@ def test_a_close_before_the_answer_is_a_failure_and_the_next_request_reconnects(
     assert seen["failures"] == {"/plaintext: ConnectionResetError: the server closed the connection before a "
                                 "whole answer": SESSIONS * FLOWS}
     assert seen["opened"] == SESSIONS * FLOWS
+    assert seen["retries"] == 0  # a new connection closed before an answer is not sent again
+
+
+def test_a_get_on_a_kept_alive_connection_uwsgi_closed_is_sent_again_once(serve):
+    """uWSGI's --http-socket answers HTTP/1.1 without Connection: close, then closes: every request
+    after a user's first finds its connection closed, is sent again on a new one, and succeeds."""
+    seen = drive(serve("uwsgi"), scenario="plaintext")
+    assert seen == {"ok": SESSIONS * FLOWS, "failures": {}, "retries": SESSIONS * (FLOWS - 1),
+                    "opened": SESSIONS * FLOWS}
+
+
+def test_a_post_on_a_kept_alive_connection_closed_silently_is_not_sent_again():
+    """Sign-in is GET then POST: the GET, on a new connection, is answered; the POST, on that kept-alive
+    connection the server then closes, fails (not idempotent); the next GET opens a new connection."""
+    seen = drive("once", scenario="signin")
+    assert seen == {"ok": SESSIONS * FLOWS, "retries": 0, "opened": SESSIONS * FLOWS, "failures": {
+        "/sign: ConnectionResetError: the server closed the connection before a whole answer": SESSIONS * FLOWS}}
+
+
+def test_a_get_on_a_kept_alive_connection_closed_silently_is_sent_again_once():
+    """The same with the raw server that answers once per connection, which closes deterministically
+    after the next request was read: each GET after a user's first is sent twice, and succeeds."""
+    seen = drive("once", scenario="plaintext")
+    assert seen == {"ok": SESSIONS * FLOWS, "failures": {}, "retries": SESSIONS * (FLOWS - 1),
+                    "opened": SESSIONS * FLOWS}
 
 
 def test_no_answer_is_a_timeout_failure():

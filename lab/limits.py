@@ -32,6 +32,10 @@ SATURATED_PCT = 90.0
 CEILING_SHARE = 0.9
 #: What a server model says when each process serves one request at a time (gunicorn sync, wsgiref).
 SERIAL_MODEL = "one request at a time"
+#: locust's rps further than this from wrk's at the same concurrency needs a reason in the sentence.
+WRK_GAP_PCT = 20.0
+#: wrk's p99 this many times locust's means wrk's connections queued at the server, not its requests.
+QUEUED_CONNECTIONS_FACTOR = 10.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +72,7 @@ def decide(figures: Mapping, cell, setting: Setting) -> Limit:
         if unsampled:
             return Limit(None, f"{' and '.join(unsampled)} not sampled in the measured window: no limit can be named")
         limit = server_limit(figures, cell, setting) or load_limit(figures, cell, setting)
-    return caveats(limit, cell, setting)
+    return caveats(with_wrk_gap(limit, figures, cell), cell, setting)
 
 
 def apply(cell, setting: Setting) -> None:
@@ -147,6 +151,29 @@ def load_limit(figures: Mapping, cell, setting: Setting) -> Limit:
              f"locust {figures['generator_cpu_pct']:.0f} % of its core"
              + ("" if waited is None else f" (+{waited:.0f} % waiting for a CPU)"))
     return Limit("load", f"{cause}; {sides}")
+
+
+def with_wrk_gap(limit: Limit, figures: Mapping, cell) -> Limit:
+    """Say why locust's rps and wrk's differ by more than ``WRK_GAP_PCT`` at the same concurrency.
+
+    A generator-bound cell needs no more words: wrk is there because locust could not keep up.
+    Otherwise the reason is read off the figures: wrk's p99 far above locust's means its connections
+    queued at the server (a short listen backlog); a server serving one request at a time waits on
+    its client, so the faster client gets more; anything else is stated as not established."""
+    rps, wrk = figures.get("rps"), figures.get("wrk_rps")
+    if limit.label == "generator" or not rps or not wrk or abs(rps - wrk) / wrk * 100 <= WRK_GAP_PCT:
+        return limit
+    gap = f"wrk got {wrk:,.0f} rps at the same concurrency ({(rps - wrk) / wrk:+.0%} for locust)"
+    p99, wrk_p99 = (figures.get("latency_ms") or {}).get("p99"), (figures.get("wrk_latency_ms") or {}).get("p99")
+    if wrk < rps and p99 and wrk_p99 and wrk_p99 >= QUEUED_CONNECTIONS_FACTOR * p99:
+        why = (f"wrk's p99 of {wrk_p99:,.0f} ms against locust's {p99:,.1f} ms shows its connections waiting "
+               "in the server's listen queue (SYN retries beyond a short backlog)")
+    elif wrk > rps and SERIAL_MODEL in (cell.server_model or ""):
+        why = (f"{cell.server} waits on its client between requests, so wrk's C client, quicker to turn "
+               "each one around, gets more from it")
+    else:
+        why = "the lab does not establish why; neither figure alone is this server's capacity"
+    return Limit(limit.label, f"{limit.reason}; {gap}: {why}")
 
 
 def caveats(limit: Limit, cell, setting: Setting) -> Limit:

@@ -149,3 +149,41 @@ def test_apply_decides_every_round_and_the_cell():
     limits.apply(measured, LOCAL)
     assert [r["limit"] for r in measured.repeats] == ["load", "generator"]
     assert measured.limit == "load" and measured.limit_reason.startswith("32 users")
+
+
+def measured(server: str, model: str = "", p99: float = 0.0, wrk_p99: float = 0.0, **figures) -> Cell:
+    found = cell(server, "plaintext", model, **figures)
+    found.latency_ms = {**(found.latency_ms or {}), "p99": p99}
+    found.wrk_latency_ms = {"p99": wrk_p99}
+    return found
+
+
+# run 20261203T084922Z (lean client, quiet but for one test run)
+GUNICORN_VS_WRK = measured("gunicorn", SERIAL, p99=36.895, wrk_p99=20.655, rps=1755.7, mean_ms=18.179,
+                           server_cpu_pct=58.9, server_wait_pct=14.5, generator_cpu_pct=59.6, generator_wait_pct=12.9,
+                           wrk_rps=2630.3)
+WSGIREF_VS_WRK = measured("wsgiref", "one process, one request at a time, HTTP/1.0", p99=8.359, wrk_p99=645.463,
+                          rps=2285.6, mean_ms=9.275, server_cpu_pct=78.1, server_wait_pct=1.8,
+                          generator_cpu_pct=77.4, generator_wait_pct=1.1, wrk_rps=1470.8)
+WAITRESS_VS_WRK = measured("waitress", "one process, T threads", p99=11.415, wrk_p99=13.024, rps=6541.9,
+                           mean_ms=4.564, server_cpu_pct=91.6, server_wait_pct=161.9, generator_cpu_pct=79.0,
+                           generator_wait_pct=0.8, wrk_rps=5219.6)
+
+
+def test_a_locust_figure_far_from_wrk_s_says_why_from_the_figures():
+    serial = decide(GUNICORN_VS_WRK)
+    assert serial.label == "load"
+    assert "wrk got 2,630 rps at the same concurrency (-33% for locust)" in serial.reason
+    assert "gunicorn waits on its client between requests" in serial.reason
+    queued = decide(WSGIREF_VS_WRK)
+    assert "(+55% for locust)" in queued.reason and "wrk's p99 of 645 ms" in queued.reason
+    assert "listen queue" in queued.reason
+    unexplained = decide(WAITRESS_VS_WRK)
+    assert unexplained.label == "server" and "the lab does not establish why" in unexplained.reason
+
+
+def test_within_20_percent_of_wrk_or_generator_bound_adds_nothing():
+    close = dataclasses.replace(GUNICORN_VS_WRK, wrk_rps=2100.0)  # +19.6 % above locust's 1,756
+    assert "wrk got" not in decide(close).reason
+    bound = dataclasses.replace(BJOERN_JSON_OLD, wrk_rps=27312.1)
+    assert decide(bound).label == "generator" and "wrk got" not in decide(bound).reason

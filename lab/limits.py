@@ -5,15 +5,18 @@ Every output (console, report, charts, ``lab compare``) reads the decision from 
 medians, from figures measured in the same window:
 
 - ``generator``: locust wanted 90 % of its core: it ran that much, or ran and waited on the run
-  queue for a CPU that long (a neighbour on its CPUs starved it); or the cell's rps reached 90 % of
+  queue for a CPU that long (a neighbour on its CPUs starved it), unless wrk got no more than
+  ``SERVER_ROOM`` times its rps from the same server (then the server had no room to give); where
+  wrk did get that much more, 80 % of its core is enough; or the cell's rps reached 90 % of
   the calibrated ceiling of its client on its scenario (``meta["calibration"]``, measured against
   the cheapest server).  The rps is then a lower bound.  Busy generator CPUs alone do not make
   locust the limit: a locust idle at 1 % while others fill its core was waiting for the server.
   Only a document without the run-queue figure (older ones) falls back to "its CPUs were 90 % busy".
 - ``server``: the server's CPU is saturated for its model.  A Python process runs the app on one
   core at a time (the GIL), so N serving processes can use at most N cores, and never more than the
-  server's CPU set: it ran, or ran and waited for a CPU, 90 % of ``min(processes, CPUs)`` cores
-  (older documents without the run-queue figure: its CPU set 90 % busy when it can fill it).
+  server's CPU set: it ran, or ran and waited for a CPU while its CPUs were full, 90 % of
+  ``min(processes, CPUs)`` cores (threads also queue on an idle core, handing work to each other;
+  older documents without the run-queue figure: its CPU set 90 % busy when it can fill it).
 - ``load``: neither side saturated.  In a closed loop the users wait for each answer, so users /
   mean latency is all the loop can send; with ``--rate`` the arrival rate is.  A server that serves
   one request at a time per process (its model says so) leaves its CPU idle during every round
@@ -32,6 +35,15 @@ SATURATED_PCT = 90.0
 CEILING_SHARE = 0.9
 #: What a server model says when each process serves one request at a time (gunicorn sync, wsgiref).
 SERIAL_MODEL = "one request at a time"
+#: wrk, at the same concurrency against the same server, getting this many times locust's rps shows
+#: the server had room: then a busy locust was what capped the cell; below it, locust's CPU did not
+#: cap anything (the server gave wrk no more).  The calibration uses the same factor.
+SERVER_ROOM = 1.5
+#: With that room shown, locust running this share of its core already counts as the limit.
+GENERATOR_NEAR_PCT = 80.0
+#: A server whose threads waited this much for a CPU (summed over threads) without a full core is
+#: slowed by its own thread hand-offs; the load reason says so.
+SERVER_QUEUED_PCT = 50.0
 #: locust's rps further than this from wrk's at the same concurrency needs a reason in the sentence.
 WRK_GAP_PCT = 20.0
 #: wrk's p99 this many times locust's means wrk's connections queued at the server, not its requests.
@@ -82,19 +94,24 @@ def apply(cell, setting: Setting) -> None:
     cell.limit, cell.limit_reason = dataclasses.astuple(decide(vars(cell), cell, setting))
 
 
+def server_room(figures: Mapping) -> float | None:
+    """wrk's rps over locust's at the same concurrency: how much more the server could give."""
+    rps, wrk = figures.get("rps"), figures.get("wrk_rps")
+    return wrk / rps if rps and wrk is not None else None
+
+
 def generator_limit(figures: Mapping, cell, setting: Setting) -> Limit | None:
-    """``generator`` with every clause that holds, or None when locust had room to send more."""
-    own, busy = figures.get("generator_cpu_pct"), figures.get("generator_cores_busy_pct")
-    waited = figures.get("generator_wait_pct")
-    found = []
-    if own is not None and own >= SATURATED_PCT:
-        found.append(f"locust used {own:.0f} % of its core")
-    elif own is not None and waited is not None and own + waited >= SATURATED_PCT:
-        cpus = "" if busy is None else f" (its CPUs {busy:.0f} % busy)"
-        found.append(f"locust ran {own:.0f} % and waited {waited:.0f} % of the time for a CPU{cpus}: "
-                     "it wanted the whole core")
-    elif waited is None and busy is not None and busy >= SATURATED_PCT:
-        found.append(f"locust's CPUs were {busy:.0f} % busy" + ("" if own is None else f" (locust itself {own:.0f} %)"))
+    """``generator`` with every clause that holds, or None when locust had room to send more.
+
+    wrk's figure is the direct evidence: a server that gave wrk no more than locust got was not
+    held back by locust, however busy locust's core was; a server that gave wrk much more was, once
+    locust ran ``GENERATOR_NEAR_PCT`` of its core."""
+    room = server_room(figures)
+    if room is not None and room < SERVER_ROOM:
+        return None
+    found = cpu_clauses(figures, SATURATED_PCT if room is None else GENERATOR_NEAR_PCT)
+    if found and room is not None:
+        found.append(f"wrk got {room:.1f}× its rps from the same server at the same concurrency")
     ceiling = calibrated_ceiling(cell, setting)
     if ceiling and figures["rps"] >= CEILING_SHARE * ceiling:
         found.append(f"{figures['rps']:,.0f} rps is {figures['rps'] / ceiling:.0%} of the calibrated "
@@ -102,6 +119,21 @@ def generator_limit(figures: Mapping, cell, setting: Setting) -> Limit | None:
     if not found:
         return None
     return Limit("generator", "; ".join(found) + ": the rps is a lower bound of the server's capacity")
+
+
+def cpu_clauses(figures: Mapping, threshold: float) -> list[str]:
+    """locust used ``threshold`` % of its core, or ran and waited for a CPU that long."""
+    own, busy = figures.get("generator_cpu_pct"), figures.get("generator_cores_busy_pct")
+    waited = figures.get("generator_wait_pct")
+    found = []
+    if own is not None and own >= threshold:
+        found.append(f"locust used {own:.0f} % of its core")
+    elif own is not None and waited is not None and own + waited >= threshold:
+        cpus = "" if busy is None else f" (its CPUs {busy:.0f} % busy)"
+        found.append(f"locust ran {own:.0f} % and waited {waited:.0f} % of the time for a CPU{cpus}")
+    elif waited is None and busy is not None and busy >= threshold:
+        found.append(f"locust's CPUs were {busy:.0f} % busy" + ("" if own is None else f" (locust itself {own:.0f} %)"))
+    return found
 
 
 def calibrated_ceiling(cell, setting: Setting) -> float | None:
@@ -123,7 +155,8 @@ def server_limit(figures: Mapping, cell, setting: Setting) -> Limit | None:
     cpus = plural(setting.server_cpus, "CPU") if setting.server_cpus else "CPU set unknown"
     if used >= SATURATED_PCT * cores:
         return Limit("server", f"server CPU {used:.0f} % of {plural(cores, 'core')} ({what}, {cpus})")
-    if waited is not None and used + waited >= SATURATED_PCT * cores:
+    full = busy is None or busy >= SATURATED_PCT  # threads queue on an idle core too (hand-offs, wake-ups)
+    if waited is not None and used + waited >= SATURATED_PCT * cores and full:
         return Limit("server", f"server ran {used:.0f} % and waited {waited:.0f} % for a CPU (a core's time, "
                                f"summed over its threads), of {plural(cores, 'core')} ({what}, {cpus}): it "
                                "wanted them all")
@@ -146,6 +179,11 @@ def load_limit(figures: Mapping, cell, setting: Setting) -> Limit:
     if SERIAL_MODEL in (cell.server_model or ""):
         cause += (f"; {cell.server} serves {SERIAL_MODEL} per process, idle while each answer and the "
                   "next request travel")
+    queued = figures.get("server_wait_pct")
+    if queued is not None and queued >= SERVER_QUEUED_PCT:
+        cause += (f"; the server's threads waited {queued:.0f} % of a core's time for a CPU while its CPUs "
+                  f"were not full ({figures.get('server_cores_busy_pct') or 0:.0f} % busy): hand-offs between its "
+                  "threads, not a full core")
     waited = figures.get("generator_wait_pct")
     sides = (f"server CPU {figures['server_cpu_pct']:.0f} % of {plural(server_cores(cell, setting), 'core')}, "
              f"locust {figures['generator_cpu_pct']:.0f} % of its core"

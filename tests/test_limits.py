@@ -186,4 +186,33 @@ def test_within_20_percent_of_wrk_or_generator_bound_adds_nothing():
     close = dataclasses.replace(GUNICORN_VS_WRK, wrk_rps=2100.0)  # +19.6 % above locust's 1,756
     assert "wrk got" not in decide(close).reason
     bound = dataclasses.replace(BJOERN_JSON_OLD, wrk_rps=27312.1)
-    assert decide(bound).label == "generator" and "wrk got" not in decide(bound).reason
+    assert decide(bound).label == "generator" and "at the same concurrency (" not in decide(bound).reason
+
+
+# run 20261203T085742Z (lean client, quiet machine)
+BJOERN_NEAR = measured("bjoern", "N single-threaded processes (libev event loop in C)", p99=6.147, wrk_p99=5.266,
+                       rps=9201.1, mean_ms=1.997, server_cpu_pct=31.1, server_wait_pct=1.5, generator_cpu_pct=89.7,
+                       generator_wait_pct=0.0, wrk_rps=29870.8)
+WSGIREF_JSON_BUSY = measured("wsgiref", "one process, one thread, one request at a time; no keep-alive", p99=5.315,
+                             wrk_p99=379.043, rps=3036.6, mean_ms=7.112, server_cpu_pct=86.6, server_wait_pct=2.0,
+                             generator_cpu_pct=90.3, generator_wait_pct=0.6, wrk_rps=2732.4)
+
+
+def test_a_busy_locust_is_the_limit_only_where_wrk_shows_the_server_had_room():
+    near = decide(BJOERN_NEAR)  # locust at 90 % (just under the bar alone), wrk got 3.2x more
+    assert near.label == "generator" and "wrk got 3.2× its rps" in near.reason
+    no_room = decide(WSGIREF_JSON_BUSY)  # locust at 90 %, but wrk got no more from wsgiref
+    assert no_room.label == "load", no_room.reason
+    without_wrk = decide(dataclasses.replace(WSGIREF_JSON_BUSY, wrk_rps=None))
+    assert without_wrk.label == "generator"  # no evidence of the server's room: locust's CPU decides
+
+
+def test_threads_queueing_on_a_core_that_is_not_full_are_no_saturated_server():
+    # run 20261203T085742Z: waitress at a fixed 1,119 rps, its core 60 % busy
+    waitress = measured("waitress", "one process, T threads", p99=3.0, rps=1118.8, mean_ms=1.0, server_cpu_pct=40.7,
+                        server_wait_pct=74.5, server_cores_busy_pct=60.4, generator_cpu_pct=30.1,
+                        generator_wait_pct=1.3)
+    found = decide(waitress)
+    assert found.label == "load" and "hand-offs between its threads" in found.reason
+    full = decide(dataclasses.replace(waitress, server_cores_busy_pct=95.0))
+    assert full.label == "server"

@@ -987,3 +987,18 @@ def test_capacity_is_the_wrk_peak_where_locust_was_not_server_bound(sweep):
               key=lambda c: c["wrk_rps"])
     for text in (md, html):
         assert f"Capacity: {top['server']}: {top['wrk_rps']:,.0f} wrk" in text.replace("&nbsp;", " ")
+
+
+def test_corpus_tally_and_parsing_row_meanings_are_in_both_reports():
+    from lab import probe
+
+    run = Run.from_dict(workload_doc())
+    run.meta["corpus"] = {"folder": "gunicorn-27.0.1/tests/requests", "servers": {
+        "bjoern": {"tally": {"files": 143, "as_expected": 67, "unexpected": 29, "no_expectation": 47,
+                             "kinds": {"accepted": 75, "rejected": 63, "stalled": 5, "error": 0}}, "results": []}}}
+    run.meta["probes"] = {"bjoern": [{"probe": "cl-with-te", "outcome": "fails", "summary": "ambiguous"}]}
+    md, html = render.render_markdown(run), render.render_html(run)
+    assert "| bjoern | 143 | 67 | 29 | 47 | 75 accepted, 63 rejected, 5 stalled |" in md
+    assert "<td>bjoern</td><td>143</td><td>67</td>" in html
+    meaning = judgements.probe_view(run)["rows"][0]["meaning"]
+    assert meaning and meaning == probe.MEANING["cl-with-te"]

@@ -175,6 +175,7 @@ def context(run: Run) -> dict:
         "littles": verdicts.littles_view(run),
         "workloads": [] if only_probes else verdicts.workload_views(run, close),
         "probes": verdicts.probe_view(run),
+        "corpus": verdicts.corpus_view(run),
         "sweep": rows.is_sweep(run),
         "rounds": rows.rounds(run),
         "warmup": rows.format_value(options.get("warmup")),

@@ -13,6 +13,7 @@ from lab.aggregate import LITTLES_LAW_TOLERANCE_PCT
 from lab.report import rows
 from lab.report import figures
 from lab.report.figures import lower_bound
+from lab import probe
 from lab.results import Cell, Run
 
 
@@ -39,30 +40,8 @@ SCENARIO_ABOUT = {
     "signin": "GET /signin, then POST /sign with a form: two small requests per iteration.",
     "mixed": "plaintext, json, home and signin, weighted 4:3:2:1.",
 }
-#: What each conformance probe means for someone running the server (``lab.probes``).
-PROBE_MEANING = {
-    "keep-alive": "Without keep-alive every request pays a new TCP connection: latency and throughput lost "
-                  "behind a proxy that reuses connections, or with browsers.",
-    "pipelining": "Some proxies and clients pipeline: answering both in order is right, closing after the "
-                  "first is a safe refusal, anything else corrupts traffic.",
-    "chunked-body": "Streamed uploads arrive chunked: a server that cannot de-chunk refuses them or hands the "
-                    "app an empty body.",
-    "head": "Monitors and caches send HEAD: a body sent anyway desynchronises keep-alive connections.",
-    "expect-100": "curl and many libraries send Expect: 100-continue with uploads and wait (curl: 1 s) for "
-                  "it: without it, every such upload waits.",
-    "header-16k": "Big cookies and tokens make 8-16 KB headers real: refusing them breaks those clients.",
-    "header-64k": "A 64 KB header is abuse: refusing it with a 4xx is fine; crashing or hanging is not.",
-    "malformed-request-line": "Scanners send garbage to every public port: it should get a cheap 4xx and "
-                              "never crash, hang or reach the app.",
-    "body-over-cap": "The app refuses oversized bodies (413) before reading them: the server must still "
-                     "deliver that answer, not reset the connection.",
-    "slow-client": "A slow or malicious client must not hold the only worker, or one connection takes the "
-                   "site down: put a buffering proxy in front of a server that fails this.",
-    "connections-over-workers": "Bursts bigger than the server's workers are routine: they should be queued "
-                                "and answered, not refused or left hanging.",
-    "sigterm-under-load": "Deploys, autoscalers and docker stop send SIGTERM: a graceful server answers "
-                          "what is in flight and exits within the grace period (10 s in Docker).",
-}
+#: What each conformance probe means for someone running the server, declared with the probes.
+PROBE_MEANING = probe.MEANING
 PROBE_OUTCOMES = (("ok", "what a production server should do"), ("differs", "legitimate, but worth knowing"),
                   ("fails", "wrong or broken"), ("error", "the probe itself could not run"))
 
@@ -573,3 +552,18 @@ def probe_view(run: Run) -> dict | None:
     totals = [{"server": server, "text": ", ".join(f"{n} {outcome}" for outcome, n in counts[server].items() if n)}
               for server in servers]
     return {"servers": servers, "rows": matrix, "outcomes": PROBE_OUTCOMES, "totals": totals}
+
+
+def corpus_view(run: Run) -> dict | None:
+    """The replay of a folder of raw requests (``meta.corpus``, ``probe --corpus``): a tally per server."""
+    corpus = run.meta.get("corpus")
+    if not corpus:
+        return None
+    tallies = []
+    for server, found in (corpus.get("servers") or {}).items():
+        tally = found.get("tally") or {}
+        kinds = tally.get("kinds") or {}
+        tallies.append({"server": server, "files": tally.get("files"), "as_expected": tally.get("as_expected"),
+                        "unexpected": tally.get("unexpected"), "no_expectation": tally.get("no_expectation"),
+                        "kinds": ", ".join(f"{n} {kind}" for kind, n in kinds.items() if n)})
+    return {"folder": corpus.get("folder"), "tallies": tallies}

@@ -2,6 +2,8 @@
 
 import json
 import subprocess
+import urllib.error
+import urllib.request
 import sys
 from pathlib import Path
 
@@ -17,6 +19,17 @@ def run_lab(*args: str, timeout: float = 600, env: dict | None = None) -> subpro
 
 def results_of(out: Path) -> dict:
     return json.loads((out / "latest" / "results.json").read_text())
+
+
+def fetch(url: str, method: str = "GET") -> tuple[int, str]:
+    """Status and body; 0 when nothing answers (yet)."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=3) as reply:
+            return reply.status, reply.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+    except OSError:
+        return 0, ""
 
 
 @pytest.fixture

@@ -13,14 +13,12 @@ import shutil
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
 import servers
 from lab.containers import service_name
-from tests.conftest import ROOT
+from tests.conftest import ROOT, fetch
 
 pytestmark = pytest.mark.docker
 DEFAULT_SERVERS = tuple(servers.default_names())
@@ -193,17 +191,6 @@ def project(tmp_path):
 
 def results_in(folder) -> dict:
     return json.loads((folder / "latest" / "results.json").read_text())
-
-
-def fetch(url: str, method: str = "GET") -> tuple[int, str]:
-    """Status and body; 0 when nothing answers (yet)."""
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=3) as reply:
-            return reply.status, reply.read().decode(errors="replace")
-    except urllib.error.HTTPError as exc:
-        return exc.code, ""
-    except OSError:
-        return 0, ""
 
 
 def health_states(project: str) -> dict[str, str]:

@@ -6,14 +6,12 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 from rich.console import Console
 
 from lab import live
 from lab.console import TerminalProgress
-from tests.conftest import ROOT
+from tests.conftest import ROOT, fetch
 
 
 def free_port_pair() -> int:
@@ -28,16 +26,6 @@ def free_port_pair() -> int:
                 continue
             return port
     raise RuntimeError("no two consecutive free ports")
-
-
-def fetch(url: str, method: str = "GET") -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=3) as reply:
-            return reply.status, reply.read().decode(errors="replace")
-    except urllib.error.HTTPError as exc:
-        return exc.code, ""
-    except OSError:
-        return 0, ""
 
 
 def test_a_bench_is_watchable_live_and_locust_ui_is_read_only(tmp_path):

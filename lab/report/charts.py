@@ -410,14 +410,20 @@ def chart_sweep_throughput(run: Run, scenario: str) -> str | None:
     styles = [Line2D([], [], color="#555555", marker="o", label="locust rps")]
     if any_wrk:
         styles.append(Line2D([], [], color="#555555", linestyle="--", marker="D", markersize=4, label="wrk peak rps"))
+    _sweep_legend(fig, run, list(sweep), styles + _point_styles(any_lower, any_knee))
+    return svg_from_figure(fig, f"sweep-rps-{scenario}", f"{scenario}: throughput by concurrent users, per server")
+
+
+def _point_styles(any_lower: bool, any_knee: bool) -> list[Line2D]:
+    """Legend entries of the sweep charts' point marks: hollow for generator-bound, ringed knees."""
+    styles = []
     if any_lower:
         styles.append(Line2D([], [], color="#555555", marker="o", markerfacecolor="white", linestyle="none",
                              label="hollow: generator-bound (≥)"))
     if any_knee:
         styles.append(Line2D([], [], color="#555555", marker="o", markersize=11, markerfacecolor="none",
                              linestyle="none", label="knee"))
-    _sweep_legend(fig, run, list(sweep), styles)
-    return svg_from_figure(fig, f"sweep-rps-{scenario}", f"{scenario}: throughput by concurrent users, per server")
+    return styles
 
 
 def chart_sweep_latency(run: Run, scenario: str) -> str | None:
@@ -459,13 +465,7 @@ def chart_sweep_latency(run: Run, scenario: str) -> str | None:
     ax.grid(alpha=0.3, which="major")
     ax.set_axisbelow(True)
     styles = [Line2D([], [], color="#555555", marker="o", linestyle="none", label="“8u” = 8 users")]
-    if any_lower:
-        styles.append(Line2D([], [], color="#555555", marker="o", markerfacecolor="white", linestyle="none",
-                             label="hollow: generator-bound"))
-    if any_knee:
-        styles.append(Line2D([], [], color="#555555", marker="o", markersize=11, markerfacecolor="none",
-                             linestyle="none", label="knee"))
-    _sweep_legend(fig, run, list(sweep), styles)
+    _sweep_legend(fig, run, list(sweep), styles + _point_styles(any_lower, any_knee))
     return svg_from_figure(fig, f"sweep-latency-{scenario}", f"{scenario}: p99 latency against throughput, per server")
 
 

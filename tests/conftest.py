@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+import time
 import urllib.error
 import urllib.request
 import sys
@@ -35,3 +36,26 @@ def fetch(url: str, method: str = "GET") -> tuple[int, str]:
 @pytest.fixture
 def lab():
     return run_lab
+
+
+@pytest.fixture
+def serve(tmp_path):
+    """Start a server configuration on a free loopback port, pinned to CPU 0; yields a function
+    ``(name, target) -> base URL`` and stops every server it started."""
+    import servers
+    from lab.local import free_port
+    from lab.process import Child
+    from lab.verify import wait_until_answering
+
+    children = []
+
+    def start(name: str, target: str = "app:application") -> str:
+        launch = servers.Launch(target, "127.0.0.1", free_port("127.0.0.1"), workers=1, threads=1)
+        child = Child(servers.discover()[name].argv(launch), [0], tmp_path / f"{name}.log", tmp_path)
+        children.append(child)
+        wait_until_answering(launch.host, launch.port, time.monotonic() + 20, lambda: child.exit_code() is None)
+        return f"http://{launch.host}:{launch.port}"
+
+    yield start
+    for child in children:
+        child.stop()

@@ -9,18 +9,12 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
-import servers
-from lab.local import free_port
-from lab.process import Child
-from lab.verify import wait_until_answering
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIGS = servers.discover()
 SESSIONS, FLOWS = 3, 10  # signin: 2 requests a flow, so 60 requests per case
 
 DRIVER = textwrap.dedent("""
@@ -79,23 +73,6 @@ def drive(url: str, scenario: str = "signin", timeout: float = 10.0) -> dict:
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-@pytest.fixture
-def serve(tmp_path):
-    """Start a server configuration on a free loopback port; yields its base URL."""
-    children = []
-
-    def start(name: str, target: str = "app:application") -> str:
-        launch = servers.Launch(target, "127.0.0.1", free_port("127.0.0.1"), workers=1, threads=1)
-        child = Child(CONFIGS[name].argv(launch), [0], tmp_path / f"{name}.log", tmp_path)
-        children.append(child)
-        wait_until_answering(launch.host, launch.port, time.monotonic() + 20, lambda: child.exit_code() is None)
-        return f"http://{launch.host}:{launch.port}"
-
-    yield start
-    for child in children:
-        child.stop()
 
 
 @pytest.mark.parametrize("name, connections", [

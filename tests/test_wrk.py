@@ -3,15 +3,10 @@ answers pass, and a wrong answer is counted as a mismatch and never as a request
 
 import shutil
 import subprocess
-import time
 
 import pytest
 
-import servers
 from lab import wrk
-from lab.local import free_port
-from lab.process import Child
-from lab.verify import wait_until_answering
 from lab.wrk import script
 from loadtests import NAMES
 
@@ -19,20 +14,9 @@ pytestmark = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not 
 
 
 @pytest.fixture
-def bjoern(tmp_path):
-    """bjoern serving a WSGI target on a free loopback port; yields a function target -> base URL."""
-    children = []
-
-    def serve(target: str) -> str:
-        launch = servers.Launch(target, "127.0.0.1", free_port("127.0.0.1"), workers=1, threads=1)
-        child = Child(servers.discover()["bjoern"].argv(launch), [0], tmp_path / "server.log", tmp_path)
-        children.append(child)
-        wait_until_answering(launch.host, launch.port, time.monotonic() + 20, lambda: child.exit_code() is None)
-        return f"http://{launch.host}:{launch.port}/"
-
-    yield serve
-    for child in children:
-        child.stop()
+def bjoern(serve):
+    """bjoern serving a WSGI target on a free loopback port; a function target -> base URL."""
+    return lambda target: serve("bjoern", target) + "/"
 
 
 def run_wrk(url: str, scenario: str, folder) -> dict:

@@ -30,26 +30,28 @@ def cpu():
     return max(os.sched_getaffinity(0))
 
 
-def sample_while(procs: list[subprocess.Popen], tree: sampler.ProcessTree, cpu: int, seconds: float):
-    """Readings of the burners' own CPU and of their CPU's busy share over ``seconds``."""
-    busy = sampler.CpusBusy()
-    tree.sample()  # primes psutil's per-process delta
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and all(p.poll() is None for p in procs):
-        time.sleep(0.2)  # the measuring interval, bounded by the deadline
-    usage = tree.sample()
-    busy.read()
-    return usage, busy.mean([cpu])
+def sample_while(procs: list[subprocess.Popen], watched: subprocess.Popen, cpu: int, seconds: float):
+    """Readings of ``watched``'s own CPU and of its CPU's busy share over ``seconds``; every process
+    in ``procs`` is killed afterwards, whatever happened."""
+    try:
+        tree = sampler.ProcessTree(lambda: [psutil.Process(watched.pid)])
+        busy = sampler.CpusBusy()
+        tree.sample()  # primes psutil's per-process delta
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and all(p.poll() is None for p in procs):
+            time.sleep(0.2)  # the measuring interval, bounded by the deadline
+        usage = tree.sample()
+        busy.read()
+        return usage, busy.mean([cpu])
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 def test_a_burning_process_fills_its_core_and_its_own_cpu_shows_it(cpu):
     proc = burner(cpu, 3.0)
-    try:
-        tree = sampler.ProcessTree(lambda: [psutil.Process(proc.pid)])
-        usage, busy = sample_while([proc], tree, cpu, 1.0)
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
+    usage, busy = sample_while([proc], proc, cpu, 1.0)
     assert busy >= 90.0, "a CPU with a process burning on it is busy, whoever else runs"
     assert usage.cpu_pct <= busy + 5.0 and usage.processes == 1
 
@@ -58,13 +60,7 @@ def test_two_burners_on_one_core_each_use_half_while_the_core_is_full(cpu):
     """locust starved by a neighbour: its own CPU stays well below 90 % while its core is full, which
     is why the sampler records both and the limit rule reads both."""
     procs = [burner(cpu, 3.0), burner(cpu, 3.0)]
-    try:
-        tree = sampler.ProcessTree(lambda: [psutil.Process(procs[0].pid)])
-        usage, busy = sample_while(procs, tree, cpu, 1.0)
-    finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait(timeout=10)
+    usage, busy = sample_while(procs, procs[0], cpu, 1.0)
     assert busy >= 90.0
     assert usage.cpu_pct < 75.0
     assert usage.cpu_pct + usage.wait_pct >= 90.0, "it ran or waited for the CPU all the time: starved"
@@ -74,13 +70,7 @@ def test_a_sleeping_process_on_a_busy_core_does_not_wait_for_it(cpu):
     """A process that does not want the CPU (locust waiting for a slow server) has no run-queue
     wait however busy its core is: busy CPUs alone do not make it the limit."""
     procs = [burner(cpu, 3.0), subprocess.Popen(["taskset", "--cpu-list", str(cpu), "sleep", "3"])]
-    try:
-        tree = sampler.ProcessTree(lambda: [psutil.Process(procs[1].pid)])
-        usage, busy = sample_while(procs, tree, cpu, 1.0)
-    finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait(timeout=10)
+    usage, busy = sample_while(procs, procs[1], cpu, 1.0)
     assert busy >= 90.0
     assert usage.cpu_pct + usage.wait_pct < 10.0
 
